@@ -1,0 +1,42 @@
+# The two commands of the README: `make test` and `make demo`. Both create or reuse a virtual
+# environment under ~/.cache keyed by the hash of requirements.lock, so fresh clones (and CI)
+# reuse it instead of downloading PyTorch again.
+PYTHON ?= python3.11
+LOCK := requirements.lock
+VENV_KEY := $(shell sha256sum $(LOCK) | cut -c1-16)
+VENV ?= $(HOME)/.cache/depth_estimation_ros/venv-$(VENV_KEY)
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: venv develop test lint demo bench clean
+
+venv: $(VENV)/.ready
+
+# .ready is written last: an interrupted install is detected and redone from scratch.
+$(VENV)/.ready: $(LOCK)
+	@mkdir -p $(dir $(VENV))
+	flock $(VENV).lock sh -c '\
+	  if [ ! -f $(VENV)/.ready ]; then \
+	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
+	    $(VENV)/bin/pip install -q -r $(LOCK) && touch $(VENV)/.ready; \
+	  fi'
+
+# Point the shared environment at this checkout (fast: no dependencies, no build isolation).
+develop: venv
+	@PYTHONWARNINGS=ignore $(PY) -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: develop lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: develop
+	$(VENV)/bin/depth-estimation demo
+
+bench: develop
+	$(VENV)/bin/depth-estimation bench
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output

@@ -1,0 +1,105 @@
+"""Checkpoint files: weights plus everything needed to rebuild the model from the file alone.
+
+A checkpoint is a ``torch.save`` dict of plain types and tensors, so it loads with
+``weights_only=True`` (no arbitrary unpickling):
+
+    format: "depth_estimation_ros.checkpoint", format_version: 1,
+    model: {"name": ..., **build_model kwargs}, state_dict: {...},
+    depth_range: [min, max], input_size: [H, W] or None, normalization: {"mean", "std"},
+    size_divisor: int, version: package version, extra: {...}  (training state, metrics…)
+
+Files are written atomically (temporary file, then rename), so a crash never leaves a
+half-written checkpoint under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+
+FORMAT = "depth_estimation_ros.checkpoint"
+FORMAT_VERSION = 1
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    model, path: str | os.PathLike, *, input_size: tuple[int, int] | None = None, extra: dict | None = None
+) -> Path:
+    """Write ``model`` (built by ``build_model``) with its config to ``path``."""
+    if not getattr(model, "config", None):
+        raise ValueError("model has no config: build it with depth_estimation_ros.models.build_model")
+    state = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "version": __version__,
+        "model": dict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "depth_range": [model.min_depth, model.max_depth],
+        "input_size": list(input_size) if input_size else None,
+        "normalization": model.normalization,
+        "size_divisor": model.size_divisor,
+        "extra": extra or {},
+    }
+    atomic_torch_save(state, path)
+    return Path(path)
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a checkpoint dict; errors name the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{path} is not a readable checkpoint (truncated, corrupt or not a torch file): {exc}"
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a depth_estimation_ros checkpoint (no format={FORMAT!r} entry)")
+    if state.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has checkpoint format {state['format_version']}; this version reads up to {FORMAT_VERSION}"
+        )
+    for key in ("model", "state_dict"):
+        if not isinstance(state.get(key), dict):
+            raise ValueError(f"{path} lacks the {key!r} entry of a checkpoint")
+    return state
+
+
+def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """Rebuild the model of a checkpoint, load its weights, and return it in eval mode."""
+    from . import build_model  # the registry imports this module
+
+    state = load_checkpoint(path)
+    config = dict(state["model"])
+    name = config.pop("name", None)
+    try:
+        model = build_model(name, **config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot rebuild model {name!r} with {config}: {exc}") from exc
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not match model {name!r}: {exc}") from exc
+    return model.to(map_location).eval()

@@ -1,0 +1,64 @@
+"""ament_python package that is also pip-installable (``pip install -e .[dev]``)."""
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "depth_estimation_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Monocular metric depth for robots: ACAN and MSFNet, training, export and a ROS 2 node",
+    long_description=Path("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    install_requires=[
+        "numpy>=1.24",
+        "torch>=2.4",
+        "torchvision>=0.19",
+        "timm>=1.0",
+        "opencv-python-headless>=4.8",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "onnx": ["onnx>=1.16", "onnxscript>=0.1", "onnxruntime>=1.18"],
+        "tensorrt": ["tensorrt>=10.0"],
+        "training": ["h5py>=3.8", "scipy>=1.10", "tensorboard>=2.14"],
+        "ros": ["rosbags>=0.10", "mcap>=1.1", "mcap-ros2-support>=0.5"],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.2",
+            "ruff>=0.6",
+            "onnx>=1.16",
+            "onnxscript>=0.1",
+            "onnxruntime>=1.18",
+            "h5py>=3.8",
+            "scipy>=1.10",
+            "tensorboard>=2.14",
+            "rosbags>=0.10",
+            "mcap>=1.1",
+            "mcap-ros2-support>=0.5",
+            "catkin_pkg>=1.0",
+            "colcon-core>=0.15",
+            "colcon-ros>=0.4",
+            "colcon-python-setup-py>=0.2",
+        ],
+    },
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "depth-estimation = depth_estimation_ros.cli:main",
+        ],
+    },
+)

@@ -1,0 +1,31 @@
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    torch.manual_seed(0)
+
+
+def small_acan(**kwargs):
+    """An ACAN small enough for CPU tests (random initialisation, no download)."""
+    from depth_estimation_ros.models import build_model
+
+    options = {
+        "backbone": "resnet18",
+        "num_bins": 16,
+        "key_channels": 32,
+        "value_channels": 64,
+        "pool_channels": 32,
+        "fuse_channels": 32,
+        "min_depth": 0.5,
+        "max_depth": 10.0,
+    }
+    return build_model("acan", **{**options, **kwargs})
+
+
+def small_msfnet(**kwargs):
+    from depth_estimation_ros.models import build_model
+
+    options = {"backbone": "resnet18", "usf_channels": 8, "decoder_width": 0.25, "min_depth": 0.5, "max_depth": 10.0}
+    return build_model("msfnet", **{**options, **kwargs})

@@ -1,0 +1,79 @@
+import pickle
+
+import pytest
+import torch
+from conftest import small_acan, small_msfnet
+
+from depth_estimation_ros.models import load_checkpoint, load_model, save_checkpoint
+
+
+@pytest.mark.parametrize("factory", [small_acan, small_msfnet])
+def test_saved_checkpoint_rebuilds_a_model_with_identical_outputs(tmp_path, factory):
+    model = factory().eval()
+    path = save_checkpoint(model, tmp_path / "model.pt", input_size=(64, 96), extra={"epoch": 3})
+    loaded = load_model(path)
+    assert not loaded.training
+    assert loaded.config == model.config
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        expected, actual = model(image), loaded(image)
+    assert expected.keys() == actual.keys()
+    for key in expected:
+        assert torch.equal(expected[key], actual[key])
+    state = load_checkpoint(path)
+    assert state["input_size"] == [64, 96]
+    assert state["depth_range"] == [0.5, 10.0]
+    assert state["normalization"] == model.normalization
+    assert state["extra"] == {"epoch": 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]  # no temporary file left behind
+
+
+def test_missing_truncated_and_foreign_files_are_named_in_the_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.pt"):
+        load_model(tmp_path / "nope.pt")
+    good = save_checkpoint(small_acan(), tmp_path / "good.pt")
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"truncated\.pt"):
+        load_model(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(ValueError, match=r"foreign\.pt is not a depth_estimation_ros checkpoint"):
+        load_model(foreign)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("code ran while loading",))
+
+
+def test_a_checkpoint_is_never_unpickled_as_arbitrary_objects(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"format": "depth_estimation_ros.checkpoint", "payload": Payload()}, f)
+    with pytest.raises(ValueError, match=r"evil\.pt"):
+        load_checkpoint(path)
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_mismatched_weights_are_reported(tmp_path):
+    path = save_checkpoint(small_acan(), tmp_path / "m.pt")
+    state = torch.load(path, weights_only=True)
+    state["model"]["num_bins"] = 20  # config no longer matches the weights
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=r"weights do not match model 'acan'"):
+        load_model(path)
+
+
+def test_pretrained_backbone_weights_load_from_a_local_file(tmp_path):
+    import timm
+
+    reference = timm.create_model("resnet18")
+    path = tmp_path / "resnet18.pth"
+    torch.save(reference.state_dict(), path)
+    model = small_acan(pretrained=path)
+    assert torch.equal(model.encoder.conv1.weight, reference.conv1.weight)
+    assert "pretrained" not in model.config
+    torch.save({"something": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other\.pth do not fit backbone 'resnet18'"):
+        small_acan(pretrained=tmp_path / "other.pth")

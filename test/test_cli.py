@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from catkin_pkg.package import parse_package
+
+from depth_estimation_ros import __version__
+from depth_estimation_ros.cli import main
+
+
+def test_console_script_is_installed_and_lists_its_subcommands():
+    exe = Path(sys.executable).with_name("depth-estimation")  # console scripts live beside the interpreter
+    assert exe.is_file(), f"{exe} missing: is the package installed (pip install -e .)?"
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True)
+    assert "demo" in result.stdout
+    assert "models" in result.stdout
+    result = subprocess.run(
+        [sys.executable, "-m", "depth_estimation_ros.cli", "--version"], capture_output=True, text=True, check=True
+    )
+    assert __version__ in result.stdout
+
+
+def test_models_command_reports_parameters_and_macs(capsys):
+    assert main(["models", "acan:resnet18", "--height", "64", "--width", "64", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["model"] == "acan"
+    assert row["backbone"] == "resnet18"
+    assert 10 < row["parameters_M"] < 20
+    assert row["GMACs"] > 0
+
+
+def test_models_command_names_a_bad_model(capsys):
+    assert main(["models", "nonet"]) == 2
+    assert "unknown model 'nonet'" in capsys.readouterr().err
+
+
+def test_demo_runs_both_paper_networks_on_a_generated_image(capsys):
+    assert main(["demo", "--height", "64", "--width", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "acan" in out
+    assert "msfnet" in out
+    assert "depth (1, 1, 64, 64)" in out
+
+
+def test_package_xml_is_a_valid_ament_python_package():
+    package = parse_package("package.xml")
+    package.validate()
+    assert package.name == "depth_estimation_ros"
+    assert package.package_format == 3
+    assert package.get_build_type() == "ament_python"
+    exec_depends = {d.name for d in package.exec_depends}
+    assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "launch", "launch_ros"} <= exec_depends
