@@ -15,7 +15,7 @@ venv: $(VENV)/.ready
 # .ready is written last: an interrupted install is detected and redone from scratch.
 $(VENV)/.ready: $(LOCK)
 	@mkdir -p $(dir $(VENV))
-	flock $(VENV).lock sh -c '\
+	@flock $(VENV).lock sh -c '\
 	  if [ ! -f $(VENV)/.ready ]; then \
 	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
 	    $(VENV)/bin/pip install -q -r $(LOCK) && touch $(VENV)/.ready; \
