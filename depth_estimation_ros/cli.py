@@ -43,6 +43,66 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from training.export import export_onnx
+
+    path = export_onnx(args.checkpoint, args.output, args.height, args.width, args.batch, args.opset)
+    print(f"wrote {path}")
+    return 0
+
+
+def _build_engine(args: argparse.Namespace) -> int:
+    from .backends.tensorrt_backend import build_engine
+
+    path = build_engine(args.onnx, args.output, args.precision, args.calibration_images, args.timing_cache,
+                        args.workspace)  # fmt: skip
+    print(f"wrote {path}")
+    return 0
+
+
+def _camera(args: argparse.Namespace):
+    from .camera import CameraModel
+
+    if args.camera:
+        return CameraModel.from_yaml(args.camera)
+    given = [v is not None for v in (args.fx, args.fy, args.cx, args.cy)]
+    if any(given) and not all(given):
+        raise ValueError("give all of --fx --fy --cx --cy, or --camera CAMERA_INFO_YAML")
+    return None if not any(given) else (args.fx, args.fy, args.cx, args.cy)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .camera import CameraModel
+    from .estimator import DepthEstimator
+    from .predict import frames, predict
+
+    camera = _camera(args)
+    if isinstance(camera, tuple):  # intrinsics without a size: the size is the input's
+        _, first = frames(args.input)
+        height, width = next(first)[1].shape[:2]
+        camera = CameraModel.from_intrinsics(*camera, width, height)
+    estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence)
+    count = predict(estimator, args.input, args.output, camera, args.max_range)
+    print(f"wrote {count} frame(s) to {args.output} ({estimator.backend.describe()})")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import run
+
+    if args.threads:
+        torch_threads(args.threads)
+    run(args.output, args.repeats, (args.height, args.width), args.models,
+        command="depth-estimation bench " + " ".join(sys.argv[2:]))  # fmt: skip
+    return 0
+
+
+def torch_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="depth-estimation",
@@ -69,14 +129,57 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--width", type=int, default=352, help="input width (default: 352)")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(func=_models)
+
+    export = sub.add_parser("export", help="export a checkpoint to ONNX (metres and confidence out)")
+    export.add_argument("--checkpoint", required=True, help="checkpoint (.pt) to export")
+    export.add_argument("--output", required=True, help="ONNX file to write")
+    export.add_argument("--height", type=int, help="input height (default: the checkpoint's)")
+    export.add_argument("--width", type=int, help="input width (default: the checkpoint's)")
+    export.add_argument("--batch", type=int, default=1, help="static batch size (default: 1)")
+    export.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
+    export.set_defaults(func=_export)
+
+    engine = sub.add_parser("build-engine", help="build a TensorRT engine from an exported ONNX graph")
+    engine.add_argument("--onnx", required=True, help="ONNX graph from depth-estimation export")
+    engine.add_argument("--output", required=True, help="engine file to write (a .json description goes beside it)")
+    engine.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="(default: fp16)")
+    engine.add_argument("--calibration-images", help="folder of representative frames (required for int8)")
+    engine.add_argument("--timing-cache", help="TensorRT timing cache file to read and update")
+    engine.add_argument("--workspace", type=float, default=4.0, help="builder workspace in GiB (default: 4)")
+    engine.set_defaults(func=_build_engine)
+
+    predict = sub.add_parser("predict", help="depth, confidence, previews and point clouds for images or a video")
+    predict.add_argument("--model", required=True, help="checkpoint (.pt), ONNX graph (.onnx) or engine (.engine)")
+    predict.add_argument("--input", required=True, help="an image, a folder of images, or a video file")
+    predict.add_argument("--output", required=True, help="folder for the results")
+    predict.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
+    predict.add_argument("--camera", help="camera_info YAML (ROS camera_calibration format)")
+    for name in ("fx", "fy", "cx", "cy"):
+        predict.add_argument(f"--{name}", type=float, help=f"intrinsic {name} in pixels (instead of --camera)")
+    predict.add_argument("--resize", choices=("stretch", "letterbox"), default="stretch",
+                         help="how frames are fitted to the network input (default: stretch)")  # fmt: skip
+    predict.add_argument("--min-confidence", type=float, default=0.0, help="drop depth below this confidence")
+    predict.add_argument("--max-range", type=float, help="drop points farther than this (metres) from the cloud")
+    predict.set_defaults(func=_predict)
+
+    bench = sub.add_parser("bench", help="time pre-processing, inference per backend, post-processing, clouds")
+    bench.add_argument("--output", default="docs/benchmarks.md", help="document to update (default: %(default)s)")
+    bench.add_argument("--repeats", type=int, default=5, help="timed runs per stage (default: 5)")
+    bench.add_argument("--height", type=int, default=256, help="network input height (default: 256)")
+    bench.add_argument("--width", type=int, default=352, help="network input width (default: 352)")
+    bench.add_argument("--models", nargs="*", help="subset of models by label (default: all)")
+    bench.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    bench.set_defaults(func=_bench)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .backends.base import DependencyError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, DependencyError) as exc:
         print(f"depth-estimation {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

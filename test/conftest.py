@@ -29,3 +29,18 @@ def small_msfnet(**kwargs):
 
     options = {"backbone": "resnet18", "usf_channels": 8, "decoder_width": 0.25, "min_depth": 0.5, "max_depth": 10.0}
     return build_model("msfnet", **{**options, **kwargs})
+
+
+@pytest.fixture(scope="session")
+def deployed(tmp_path_factory):
+    """Checkpoints (input 64x96) and their ONNX exports for a small ACAN and MSFNet."""
+    from depth_estimation_ros.models import save_checkpoint
+    from training.export import export_onnx
+
+    root = tmp_path_factory.mktemp("deployed")
+    files = {}
+    for name, factory in (("acan", small_acan), ("msfnet", small_msfnet)):
+        torch.manual_seed(0)
+        checkpoint = save_checkpoint(factory(), root / f"{name}.pt", input_size=(64, 96))
+        files[name] = (checkpoint, export_onnx(checkpoint, root / f"{name}.onnx"))
+    return files

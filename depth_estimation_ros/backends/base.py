@@ -1,0 +1,93 @@
+"""What every inference backend shares: the model's description and the call interface."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+METADATA_KEY = "depth_estimation_ros"  # ONNX metadata_props key / engine sidecar content
+
+
+class DependencyError(RuntimeError):
+    """An optional library (TensorRT, ONNX Runtime) or device (CUDA GPU) that a request needs is missing."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a deployed graph computes: enough to pre- and post-process without the checkpoint.
+
+    The graph takes ``image`` (batch, 3, H, W) float32 RGB in [0, 1] and returns ``depth``
+    (batch, 1, H, W) metres and, if ``has_confidence``, ``confidence`` in [0, 1]. Normalisation
+    and ordinal decoding are inside the graph; ``normalization`` is recorded for reference.
+    """
+
+    name: str
+    input_height: int
+    input_width: int
+    min_depth: float
+    max_depth: float
+    has_confidence: bool
+    batch: int = 1
+    config: dict = field(default_factory=dict)
+    normalization: dict = field(default_factory=dict)
+    version: str = ""
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return ("depth", "confidence") if self.has_confidence else ("depth",)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> ModelInfo:
+        try:
+            data = json.loads(text)
+            return cls(**data)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"{source}: model metadata is not valid ({exc})") from None
+
+    @classmethod
+    def from_model(cls, model, input_size: tuple[int, int], batch: int = 1) -> ModelInfo:
+        from .. import __version__
+
+        return cls(
+            name=model.config.get("name", type(model).__name__.lower()),
+            input_height=int(input_size[0]),
+            input_width=int(input_size[1]),
+            min_depth=model.min_depth,
+            max_depth=model.max_depth,
+            has_confidence=model.has_confidence,
+            batch=batch,
+            config=dict(model.config),
+            normalization=model.normalization,
+            version=__version__,
+        )
+
+
+class Backend(ABC):
+    """Runs a depth graph: float32 (batch, 3, H, W) RGB in [0, 1] → dict of float32 arrays."""
+
+    name: str = ""
+
+    def __init__(self, info: ModelInfo):
+        self.info = info
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    def check_batch(self, batch: np.ndarray) -> np.ndarray:
+        expected = (self.info.batch, 3, self.info.input_height, self.info.input_width)
+        if batch.shape != expected or batch.dtype != np.float32:
+            raise ValueError(f"{self.name} backend expects float32 input {expected}, got {batch.dtype} {batch.shape}")
+        return np.ascontiguousarray(batch)
+
+    @abstractmethod
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.device}"

@@ -1,0 +1,222 @@
+"""Pinhole camera model that stays exact under resize, crop, letterbox and decimation.
+
+All intrinsics arithmetic of the project lives here.
+
+Pixel-centre convention: integer pixel coordinates ``(u, v)`` are pixel *centres*; an image of
+width W covers ``[−0.5, W − 0.5]``. Hence
+
+* resize by ``s`` (area mapping, what cv2.resize does): ``f' = f·s``, ``c' = (c + 0.5)·s − 0.5``;
+* crop at ``(x0, y0)``: ``c' = c − x0``;
+* decimation by ``n`` (strided sampling ``image[::n, ::n]``, no averaging): pixel ``u'`` is pixel
+  ``n·u'`` of the source, so ``f' = f/n``, ``c' = c/n``;
+* letterbox: one scale for both axes, then a shift by the padding.
+
+K and P are transformed together (P's fourth column, ``−f·baseline`` for stereo, scales with f).
+As in depth_image_proc, back-projection uses the projection matrix P.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+
+def _matrix(values, shape: tuple[int, int], name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.size != shape[0] * shape[1]:
+        raise ValueError(f"{name} must have {shape[0]}x{shape[1]} = {shape[0] * shape[1]} values, got {array.size}")
+    array = array.reshape(shape)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite, got {array.tolist()}")
+    return array
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """Where the scaled image sits inside a letterboxed network input."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+    inner_width: int
+    inner_height: int
+
+
+@dataclass(frozen=True, eq=False)
+class CameraModel:
+    """A pinhole camera: image size, K (3×3), P (3×4), distortion and the frame it describes.
+
+    Mirrors sensor_msgs/CameraInfo (``D``, ``distortion_model``, ``R``, ``frame_id``).
+    """
+
+    width: int
+    height: int
+    K: np.ndarray
+    P: np.ndarray | None = None
+    D: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    distortion_model: str = "plumb_bob"
+    R: np.ndarray = field(default_factory=lambda: np.eye(3))
+    frame_id: str = ""
+
+    def __post_init__(self):
+        for name in ("width", "height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ValueError(f"camera {name} must be a positive integer, got {value!r}")
+            object.__setattr__(self, name, int(value))
+        K = _matrix(self.K, (3, 3), "K")
+        P = np.hstack([K, np.zeros((3, 1))]) if self.P is None else _matrix(self.P, (3, 4), "P")
+        object.__setattr__(self, "K", K)
+        object.__setattr__(self, "P", P)
+        object.__setattr__(self, "D", np.asarray(self.D, dtype=np.float64).ravel())
+        object.__setattr__(self, "R", _matrix(self.R, (3, 3), "R"))
+        for name, matrix in (("K", K), ("P", P)):
+            fx, fy = matrix[0, 0], matrix[1, 1]
+            if not (fx > 0 and fy > 0):
+                raise ValueError(f"camera {name} must have positive focal lengths, got fx={fx}, fy={fy}")
+
+    @classmethod
+    def from_intrinsics(
+        cls, fx: float, fy: float, cx: float, cy: float, width: int, height: int, frame_id: str = ""
+    ) -> CameraModel:
+        return cls(width, height, [[fx, 0, cx], [0, fy, cy], [0, 0, 1]], frame_id=frame_id)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "camera info") -> CameraModel:
+        """From the ROS camera_calibration YAML layout (``image_width``, ``camera_matrix`` …)."""
+
+        def matrix(key: str, required: bool = False):
+            entry = data[key] if required else data.get(key)
+            return entry["data"] if isinstance(entry, dict) else entry
+
+        try:
+            return cls(
+                width=data["image_width"],
+                height=data["image_height"],
+                K=matrix("camera_matrix", required=True),
+                P=matrix("projection_matrix"),
+                D=matrix("distortion_coefficients") or [],
+                distortion_model=data.get("distortion_model") or "plumb_bob",
+                R=matrix("rectification_matrix") if data.get("rectification_matrix") is not None else np.eye(3),
+                frame_id=data.get("frame_id", "") or "",
+            )
+        except KeyError as exc:
+            raise ValueError(f"{source}: missing {exc.args[0]!r} (expected ROS camera_calibration YAML)") from None
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> CameraModel:
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"camera info file not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a ROS camera_calibration YAML mapping")
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self) -> dict:
+        """The ROS camera_calibration YAML layout (round-trips through :meth:`from_dict`)."""
+
+        def entry(m: np.ndarray) -> dict:
+            return {"rows": m.shape[0], "cols": m.shape[1], "data": m.ravel().tolist()}
+
+        return {
+            "image_width": self.width,
+            "image_height": self.height,
+            "frame_id": self.frame_id,
+            "camera_matrix": entry(self.K),
+            "distortion_model": self.distortion_model,
+            "distortion_coefficients": entry(self.D.reshape(1, -1)),
+            "rectification_matrix": entry(self.R),
+            "projection_matrix": entry(self.P),
+        }
+
+    # Back-projection intrinsics, from P as depth_image_proc does.
+    @property
+    def fx(self) -> float:
+        return float(self.P[0, 0])
+
+    @property
+    def fy(self) -> float:
+        return float(self.P[1, 1])
+
+    @property
+    def cx(self) -> float:
+        return float(self.P[0, 2])
+
+    @property
+    def cy(self) -> float:
+        return float(self.P[1, 2])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height), the order OpenCV uses."""
+        return self.width, self.height
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, CameraModel):
+            return NotImplemented
+        return (
+            self.size == other.size
+            and self.distortion_model == other.distortion_model
+            and self.frame_id == other.frame_id
+            and all(np.array_equal(getattr(self, m), getattr(other, m)) for m in ("K", "P", "D", "R"))
+        )
+
+    def isclose(self, other: CameraModel, tol: float = 1e-9) -> bool:
+        return self.size == other.size and all(
+            np.allclose(getattr(self, m), getattr(other, m), atol=tol, rtol=0) for m in ("K", "P", "D", "R")
+        )
+
+    def _affine(self, sx: float, sy: float, tx: float, ty: float, width: int, height: int) -> CameraModel:
+        """Apply u' = sx·u + tx, v' = sy·v + ty to the image plane."""
+        A = np.array([[sx, 0, tx], [0, sy, ty], [0, 0, 1]])
+        return replace(self, width=width, height=height, K=A @ self.K, P=A @ self.P)
+
+    def check_image(self, shape: tuple[int, ...], what: str = "image") -> None:
+        """Raise if an image of ``shape`` (H, W, …) is not the size this camera describes."""
+        if tuple(shape[:2]) != (self.height, self.width):
+            raise ValueError(
+                f"{what} is {shape[1]}x{shape[0]} (WxH) but the camera describes {self.width}x{self.height}"
+            )
+
+    def resize(self, width: int, height: int) -> CameraModel:
+        """The camera of the image resized (area mapping) to ``width``×``height``."""
+        sx, sy = width / self.width, height / self.height
+        return self._affine(sx, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5, width, height)
+
+    def crop(self, x0: int, y0: int, width: int, height: int) -> CameraModel:
+        """The camera of ``image[y0:y0+height, x0:x0+width]``; offsets may be negative (padding)."""
+        return self._affine(1.0, 1.0, -x0, -y0, width, height)
+
+    def decimate(self, n: int) -> CameraModel:
+        """The camera of ``image[::n, ::n]`` (strided sampling)."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"decimation must be a positive integer, got {n!r}")
+        if n == 1:
+            return self
+        return self._affine(1 / n, 1 / n, 0.0, 0.0, math.ceil(self.width / n), math.ceil(self.height / n))
+
+    def letterbox(self, width: int, height: int) -> tuple[CameraModel, Letterbox]:
+        """Fit the image into ``width``×``height`` with one scale, centred, padding the rest."""
+        scale = min(width / self.width, height / self.height)
+        inner_w, inner_h = max(1, round(self.width * scale)), max(1, round(self.height * scale))
+        box = Letterbox(scale, (width - inner_w) // 2, (height - inner_h) // 2, inner_w, inner_h)
+        camera = self.resize(inner_w, inner_h).crop(-box.pad_x, -box.pad_y, width, height)
+        return camera, box
+
+    def ray_grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel ``(u − cx)/fx`` (1, W) and ``(v − cy)/fy`` (H, 1), float32, for back-projection."""
+        u = (np.arange(self.width, dtype=np.float64) - self.cx) / self.fx
+        v = (np.arange(self.height, dtype=np.float64) - self.cy) / self.fy
+        return u.astype(np.float32)[None, :], v.astype(np.float32)[:, None]

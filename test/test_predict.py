@@ -1,0 +1,93 @@
+import cv2
+import numpy as np
+import pytest
+import yaml
+from test_pointcloud import read_ply
+
+from depth_estimation_ros.camera import CameraModel
+from depth_estimation_ros.cli import main
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(folder / f"frame_{i}.png"), rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
+    return folder
+
+
+@pytest.fixture
+def camera_yaml(tmp_path):
+    path = tmp_path / "camera.yaml"
+    camera = CameraModel.from_intrinsics(130.0, 130.0, 79.5, 59.5, 160, 120, frame_id="cam")
+    path.write_text(yaml.safe_dump(camera.to_dict()))
+    return path
+
+
+def test_predict_writes_depth_png_npy_confidence_preview_and_ply(deployed, images, camera_yaml, tmp_path):
+    _, onnx_path = deployed["acan"]
+    out = tmp_path / "out"
+    args = ["predict", "--model", str(onnx_path), "--input", str(images), "--output", str(out)]
+    assert main([*args, "--camera", str(camera_yaml)]) == 0
+    for i in range(2):
+        depth = np.load(out / f"frame_{i}_depth.npy")
+        assert depth.shape == (120, 160)
+        assert depth.dtype == np.float32
+        png = cv2.imread(str(out / f"frame_{i}_depth.png"), cv2.IMREAD_UNCHANGED)
+        assert png.dtype == np.uint16
+        assert png.shape == (120, 160)
+        assert np.array_equal(png, np.round(depth * 1000).astype(np.uint16))  # millimetres
+        confidence = np.load(out / f"frame_{i}_confidence.npy")
+        assert confidence.shape == (120, 160)
+        assert 0 <= confidence.min() <= confidence.max() <= 1
+        assert cv2.imread(str(out / f"frame_{i}_preview.png")).shape == (120, 320, 3)
+        names, vertices = read_ply(out / f"frame_{i}.ply")
+        assert names[-3:] == ["red", "green", "blue"]
+        assert len(vertices) == 120 * 160
+        assert np.allclose(np.sort(vertices["z"]), np.sort(depth.ravel()))
+
+
+def test_predict_takes_intrinsics_on_the_command_line(deployed, images, tmp_path):
+    checkpoint, _ = deployed["msfnet"]
+    out = tmp_path / "out"
+    args = ["predict", "--model", str(checkpoint), "--input", str(images / "frame_0.png"), "--output", str(out)]
+    args += ["--fx", "130", "--fy", "130", "--cx", "79.5", "--cy", "59.5"]
+
+    def distances():
+        _, vertices = read_ply(out / "frame_0.ply")
+        return np.sqrt(vertices["x"] ** 2 + vertices["y"] ** 2 + vertices["z"] ** 2)
+
+    assert main(args) == 0
+    assert not (out / "frame_0_confidence.npy").exists()  # MSFNet has no confidence
+    everything = distances()
+    assert len(everything) == 120 * 160
+    limit = float(np.median(everything))
+    assert main([*args, "--max-range", str(limit)]) == 0
+    kept = distances()
+    assert kept.max() <= limit
+    assert 0 < len(kept) < len(everything)
+
+
+def test_predict_reads_video_files(deployed, tmp_path):
+    _, onnx_path = deployed["acan"]
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(3):
+        writer.write(np.full((120, 160, 3), 40 * i, np.uint8))
+    writer.release()
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(onnx_path), "--input", str(video), "--output", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*_depth.png")) == [f"clip_{i:06d}_depth.png" for i in range(3)]
+
+
+def test_predict_refuses_a_camera_of_another_size(deployed, images, tmp_path, capsys):
+    _, onnx_path = deployed["acan"]
+    camera = tmp_path / "vga.yaml"
+    camera.write_text(yaml.safe_dump(CameraModel.from_intrinsics(500, 500, 320, 240, 640, 480).to_dict()))
+    args = ["predict", "--model", str(onnx_path), "--input", str(images), "--output", str(tmp_path / "o")]
+    assert main([*args, "--camera", str(camera)]) == 2
+    assert "image is 160x120 (WxH) but the camera describes 640x480" in capsys.readouterr().err
+    assert main([*args, "--fx", "100"]) == 2
+    assert "give all of --fx --fy --cx --cy" in capsys.readouterr().err

@@ -1,0 +1,143 @@
+"""KITTI with the annotated depth maps, listed by an Eigen-style split file.
+
+Split lines are ``rgb_relpath depth_relpath focal``, e.g.
+``2011_09_26/2011_09_26_drive_0002_sync/image_02/data/0000000069.png
+2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000069.png 721.5377``.
+RGB is read from ``raw_root / rgb_relpath``; depth from ``gt_root / depth_relpath`` (uint16 PNG,
+metres × 256, 0 = no measurement). The annotated depth release is split into ``train/`` and
+``val/`` folders: pass both as ``gt_root=[.../train, .../val]`` and each file is looked up in turn.
+
+A depth path of ``None`` marks a frame without annotated ground truth. The Eigen test list has
+697 frames of which 652 have it; such frames are skipped by default and counted in
+``num_missing_gt``. With ``skip_missing_gt=False`` they are kept with no valid pixel (all-zero
+depth): they score NaN and ``average_metrics`` leaves them out, so a table stays a 652-frame
+table. Results over 697 frames (projected raw LiDAR) are a different protocol.
+
+K is the left 3×3 of ``P_rect_02`` in ``<raw_root>/<date>/calib_cam_to_cam.txt``, read once per
+date; a focal column must match its fx, and the image size must match ``S_rect_02``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from training.datasets import (
+    DepthDataset,
+    Sample,
+    Transform,
+    decode_depth,
+    decode_rgb,
+    make_sample,
+    read_bytes,
+)
+
+PathLike = str | os.PathLike
+
+
+def read_kitti_calib(path: PathLike) -> dict[str, np.ndarray]:
+    """Numeric entries of a KITTI ``calib_*.txt`` (``key: v1 v2 ...``) as float64 arrays."""
+    path = Path(path)
+    calib = {}
+    for line in read_bytes(path).decode("utf-8", errors="replace").splitlines():
+        key, sep, values = line.partition(":")
+        if not sep:
+            continue
+        try:
+            calib[key.strip()] = np.array([float(v) for v in values.split()], dtype=np.float64)
+        except ValueError:
+            continue  # calib_time and other text entries
+    return calib
+
+
+def kitti_camera(calib_path: PathLike, camera: str = "02") -> tuple[np.ndarray, tuple[int, int] | None]:
+    """K (left 3×3 of ``P_rect_<camera>``) and the rectified size (H, W) from ``S_rect_<camera>``."""
+    calib = read_kitti_calib(calib_path)
+    P = calib.get(f"P_rect_{camera}")
+    if P is None or P.size != 12:
+        raise ValueError(f"{calib_path}: expected a 'P_rect_{camera}:' line with 12 numbers")
+    S = calib.get(f"S_rect_{camera}")
+    size = (round(S[1]), round(S[0])) if S is not None and S.size == 2 else None
+    return P.reshape(3, 4)[:, :3].copy(), size
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
+class KittiEigen(DepthDataset):
+    """Left-camera (``image_02``) frames of an Eigen split file with their annotated depth."""
+
+    def __init__(
+        self,
+        split_file: PathLike,
+        raw_root: PathLike,
+        gt_root: PathLike | Sequence[PathLike],
+        transform: Transform | None = None,
+        skip_missing_gt: bool = True,
+    ) -> None:
+        self.transform = transform
+        self.raw_root = Path(raw_root)
+        gt_roots = [gt_root] if isinstance(gt_root, (str, os.PathLike)) else list(gt_root)
+        self.gt_roots = [Path(r) for r in gt_roots]
+        for root in (self.raw_root, *self.gt_roots):
+            if not root.is_dir():
+                raise FileNotFoundError(f"KITTI root directory not found: {root}")
+        text = read_bytes(split_file).decode("utf-8")
+
+        self.samples: list[tuple[str, Path, Path | None]] = []  # (rgb relpath, rgb path, depth path)
+        self.cameras: dict[str, tuple[np.ndarray, tuple[int, int] | None]] = {}
+        self.num_missing_gt = 0
+        for n, line in enumerate(text.splitlines(), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            where = f"{split_file} line {n}"
+            if len(fields) not in (2, 3) or len(Path(fields[0]).parts) < 2:
+                raise ValueError(f"{where}: expected '<date>/<drive>/image_02/data/<frame>.png depth_relpath focal'")
+            rgb_rel, depth_rel = fields[0].lstrip("/"), fields[1].lstrip("/")
+            if depth_rel == "None":
+                self.num_missing_gt += 1
+                if skip_missing_gt:
+                    continue
+            rgb_path = self.raw_root / rgb_rel
+            if not rgb_path.is_file():
+                raise FileNotFoundError(f"{where}: RGB frame not found: {rgb_path}")
+            date = Path(rgb_rel).parts[0]
+            if date not in self.cameras:
+                self.cameras[date] = kitti_camera(self.raw_root / date / "calib_cam_to_cam.txt")
+            fx = self.cameras[date][0][0, 0]
+            if len(fields) == 3 and not abs(_number(fields[2]) - fx) <= 1e-3 * fx:
+                raise ValueError(f"{where}: focal {fields[2]} does not match fx = {fx} of P_rect_02 for {date}")
+            depth_path = None
+            if depth_rel != "None":
+                candidates = [root / depth_rel for root in self.gt_roots]
+                depth_path = next((p for p in candidates if p.is_file()), None)
+                if depth_path is None:
+                    raise FileNotFoundError(f"{where}: depth map not found: {', '.join(map(str, candidates))}")
+            self.samples.append((rgb_rel, rgb_path, depth_path))
+        if not self.samples:
+            raise ValueError(f"{split_file}: no frames with ground truth listed")
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> Sample:
+        rgb_rel, rgb_path, depth_path = self.samples[index]
+        image = decode_rgb(read_bytes(rgb_path), str(rgb_path))
+        K, size = self.cameras[Path(rgb_rel).parts[0]]
+        if size is not None and image.shape[:2] != size:
+            raise ValueError(
+                f"{rgb_path}: image is {image.shape[1]}×{image.shape[0]} but S_rect_02 says {size[1]}×{size[0]}"
+            )
+        if depth_path is None:
+            depth = np.zeros(image.shape[:2], dtype=np.float32)
+        else:
+            depth = decode_depth(read_bytes(depth_path), str(depth_path), "m256")
+        return make_sample(image, depth, K, rgb_rel)
