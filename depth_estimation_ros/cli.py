@@ -93,7 +93,7 @@ def _bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch_threads(args.threads)
     run(args.output, args.repeats, (args.height, args.width), args.models,
-        command="depth-estimation bench " + " ".join(sys.argv[2:]))  # fmt: skip
+        command=" ".join(["depth-estimation bench", *sys.argv[2:]]))  # fmt: skip
     return 0
 
 
