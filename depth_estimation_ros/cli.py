@@ -103,6 +103,23 @@ def torch_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+def _delegate(module: str):
+    """Subcommands whose parser lives with their code (``train``, ``synth``)."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).main(args.args)
+
+    return run
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from training.evaluate import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="depth-estimation",
@@ -170,6 +187,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", nargs="*", help="subset of models by label (default: all)")
     bench.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     bench.set_defaults(func=_bench)
+
+    for name, module, text in (
+        ("train", "training.train", "train a network (YAML config, --set overrides, --resume; torchrun for DDP)"),
+        ("synth", "training.synth_cli", "generate synthetic RGB-D frames with exact depth and intrinsics"),
+    ):
+        delegated = sub.add_parser(name, help=text, add_help=False)
+        delegated.add_argument("args", nargs=argparse.REMAINDER)
+        delegated.set_defaults(func=_delegate(module))
+
+    from training.evaluate import add_arguments
+
+    evaluation = sub.add_parser("eval", help="score a model under the NYU/KITTI protocol, with latency")
+    add_arguments(evaluation)
+    evaluation.set_defaults(func=_eval)
     return parser
 
 

@@ -1,0 +1,531 @@
+"""Training loop: one GPU, several (``torchrun`` + DDP), or the CPU.
+
+``depth-estimation train --config config/train/<name>.yaml [--set key=value ...] [--resume auto|PATH]``
+(also ``python -m training.train``). Under ``torchrun`` every process trains on its share of the data
+(DistributedSampler), gradients are all-reduced by DistributedDataParallel, and rank 0 logs,
+validates and writes checkpoints.
+
+Determinism and resume: the sample order of an epoch depends only on (seed, epoch), and each
+sample's augmentation only on (seed, epoch, index), whatever the number of workers; the RNG state
+of the process is stored at every epoch end. ``--resume`` restores weights, optimiser, scheduler,
+AMP scaler, epoch, step and RNG state, so training 2 epochs equals training 1 and resuming for 1.
+Checkpoints are written atomically every epoch (``last.pt``; ``best.pt`` by validation AbsRel).
+A non-finite loss stops the run with a message; the last good checkpoint is left intact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import math
+import os
+import random
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from tqdm import tqdm
+
+from depth_estimation_ros.metrics import average_metrics, compute_metrics
+from depth_estimation_ros.models import build_model, load_checkpoint, save_checkpoint
+from training.augment import Augment, crop, scale, to_tensors
+from training.losses import acan_loss, msfnet_loss
+
+log = logging.getLogger("training")
+
+DEFAULTS: dict[str, Any] = {
+    "model": {"name": "acan"},
+    "data": {
+        "name": "synthetic",
+        "train": {},
+        "val": None,
+        "val_fraction": 0.05,
+        "input_size": [256, 352],
+        "augment": {},
+        "workers": 2,
+    },
+    "loss": {},
+    "optim": {
+        "name": "sgd",
+        "lr": 2e-4,
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "betas": [0.9, 0.999],
+        "head_lr_mult": 10.0,
+        "schedule": "poly",
+        "power": 0.9,
+        "step_epochs": 5,
+        "gamma": 0.1,
+    },
+    "train": {
+        "epochs": 50,
+        "batch_size": 8,
+        "amp": True,
+        "clip_grad": 1.0,
+        "seed": 0,
+        "sync_bn": False,
+        "log_every": 20,
+        "image_every": 1,
+    },
+    "eval": {"min_depth": 1e-3, "max_depth": 10.0},
+    "output": "runs/experiment",
+}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stopped before the weights were touched."""
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def apply_override(config: dict, assignment: str) -> None:
+    """``a.b.c=value``; the value is parsed as YAML (numbers, booleans, lists)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set expects key=value, got {assignment!r}")
+    node = config
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"--set {assignment}: {part!r} is not a section")
+    node[leaf] = yaml.safe_load(raw)
+
+
+def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> dict:
+    config = DEFAULTS
+    if path:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a training config is a mapping of sections")
+        unknown = set(loaded) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected {sorted(DEFAULTS)}")
+        config = merge(DEFAULTS, loaded)
+    config = copy.deepcopy(config)
+    for assignment in overrides:
+        apply_override(config, assignment)
+    return config
+
+
+# --------------------------------------------------------------------------- data
+
+
+def dataset_factory(name: str):
+    if name == "synthetic":
+        from training.datasets.synthetic import SyntheticDataset
+
+        return SyntheticDataset
+    if name == "nyu_mat":
+        from training.datasets.nyu import NYUDepthV2Mat
+
+        return NYUDepthV2Mat
+    if name == "nyu_pairs":
+        from training.datasets.nyu import NYUDepthV2Pairs
+
+        return NYUDepthV2Pairs
+    if name == "kitti":
+        from training.datasets.kitti import KittiEigen
+
+        return KittiEigen
+    raise ValueError(f"unknown dataset {name!r}: expected synthetic, nyu_mat, nyu_pairs or kitti")
+
+
+def centre_view(sample: dict, size: tuple[int, int]) -> dict:
+    """Scale (camera follows) so the image covers ``size``, then crop its centre: validation input."""
+    h, w = sample["image"].shape[:2]
+    factor = max(size[0] / h, size[1] / w)
+    if factor != 1:
+        sample = scale(sample, factor)
+    h, w = sample["image"].shape[:2]
+    return crop(sample, (h - size[0]) // 2, (w - size[1]) // 2, *size)
+
+
+class TrainingView(Dataset):
+    """A dataset seen through augmentation that is deterministic per (seed, epoch, index)."""
+
+    def __init__(self, dataset: Dataset, augment: Augment, seed: int):
+        self.dataset, self.augment, self.seed, self.epoch = dataset, augment, seed, 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        self.augment.rng = np.random.default_rng([self.seed, self.epoch, index])
+        return to_tensors(self.augment(self.dataset[index]))
+
+
+class ValidationView(Dataset):
+    def __init__(self, dataset: Dataset, size: tuple[int, int]):
+        self.dataset, self.size = dataset, size
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict:
+        return to_tensors(centre_view(self.dataset[index], self.size))
+
+
+def build_datasets(config: dict) -> tuple[Dataset, Dataset]:
+    """Training and validation sets. Without a ``val`` section, a fixed ``val_fraction`` of the
+    training set is held out (never the test split)."""
+    data = config["data"]
+    factory = dataset_factory(data["name"])
+    size = tuple(data["input_size"])
+    train = factory(**data["train"])
+    if data.get("val"):
+        val = factory(**data["val"])
+    else:
+        order = np.random.default_rng(config["train"]["seed"]).permutation(len(train))
+        n_val = max(1, round(len(train) * data["val_fraction"]))
+        val, train = Subset(train, order[:n_val].tolist()), Subset(train, sorted(order[n_val:].tolist()))
+    augment = Augment(size=size, **data["augment"])
+    return TrainingView(train, augment, config["train"]["seed"]), ValidationView(val, size)
+
+
+# --------------------------------------------------------------------------- optimisation
+
+
+def build_optimizer(model: torch.nn.Module, optim: dict) -> torch.optim.Optimizer:
+    """Encoder at the base learning rate, new layers at ``head_lr_mult`` times it (ACAN: 10×)."""
+    encoder = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    head = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    groups = [{"params": encoder, "lr": optim["lr"]}, {"params": head, "lr": optim["lr"] * optim["head_lr_mult"]}]
+    if optim["name"] == "sgd":
+        return torch.optim.SGD(groups, lr=optim["lr"], momentum=optim["momentum"], weight_decay=optim["weight_decay"])
+    if optim["name"] == "adam":
+        return torch.optim.Adam(groups, lr=optim["lr"], betas=tuple(optim["betas"]), weight_decay=optim["weight_decay"])
+    if optim["name"] == "adamw":
+        return torch.optim.AdamW(
+            groups, lr=optim["lr"], betas=tuple(optim["betas"]), weight_decay=optim["weight_decay"]
+        )
+    raise ValueError(f"unknown optimiser {optim['name']!r}: expected sgd, adam or adamw")
+
+
+def build_scheduler(optimizer, optim: dict, steps_per_epoch: int, epochs: int):
+    """Per-iteration schedule: ``poly`` (1 − t/T)^power, ``step`` (×gamma every step_epochs) or ``constant``."""
+    total = max(1, steps_per_epoch * epochs)
+    if optim["schedule"] == "poly":
+        factor = lambda step: (1 - min(step, total - 1) / total) ** optim["power"]  # noqa: E731
+    elif optim["schedule"] == "step":
+        factor = lambda step: optim["gamma"] ** (step // (steps_per_epoch * optim["step_epochs"]))  # noqa: E731
+    elif optim["schedule"] == "constant":
+        factor = lambda step: 1.0  # noqa: E731
+    else:
+        raise ValueError(f"unknown schedule {optim['schedule']!r}: expected poly, step or constant")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def loss_function(model, loss: dict):
+    if model.config["name"] == "acan":
+        return lambda outputs, depth: acan_loss(outputs, depth, model.bins, **loss)
+    return lambda outputs, depth: msfnet_loss(outputs, depth, max_depth=model.max_depth, **loss)
+
+
+# --------------------------------------------------------------------------- state
+
+
+# The legacy global numpy RNG is saved and restored because third-party code may draw from it.
+def rng_state() -> dict:
+    bit_generator = np.random.get_state()  # noqa: NPY002
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [bit_generator[0], torch.from_numpy(bit_generator[1].astype(np.int64)), *bit_generator[2:]],
+        "python": list(random.getstate()[1]),
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))  # noqa: NPY002
+    random.setstate((3, tuple(state["python"]), None))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+class Trainer:
+    def __init__(self, config: dict, resume: str | None = None):
+        self.config = config
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        train_cfg = config["train"]
+        seed_everything(train_cfg["seed"] + self.rank)
+        self.output = Path(config["output"])
+
+        self.model = build_model(**config["model"]).to(self.device)
+        self.train_set, self.val_set = build_datasets(config)
+        if len(self.train_set) < train_cfg["batch_size"] * self.world:
+            raise ValueError(
+                f"training set has {len(self.train_set)} samples, fewer than one batch of "
+                f"{train_cfg['batch_size']} on each of {self.world} process(es)"
+            )
+        self.sampler = DistributedSampler(
+            self.train_set,
+            num_replicas=self.world,
+            rank=self.rank,
+            shuffle=True,
+            seed=train_cfg["seed"],
+            drop_last=True,
+        )
+        self.steps_per_epoch = len(self.sampler) // train_cfg["batch_size"]
+        self.optimizer = build_optimizer(self.model, config["optim"])
+        self.scheduler = build_scheduler(self.optimizer, config["optim"], self.steps_per_epoch, train_cfg["epochs"])
+        self.amp = bool(train_cfg["amp"]) and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.loss_fn = loss_function(self.model, config["loss"])
+        self.epoch, self.step, self.best = 0, 0, math.inf
+        if resume:
+            self.restore(self.output / "last.pt" if resume == "auto" else Path(resume))
+        self.net = self.model
+        if self.distributed:
+            if train_cfg["sync_bn"]:
+                self.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+            self.net = DistributedDataParallel(
+                self.net, device_ids=[local_rank] if self.device.type == "cuda" else None
+            )
+        self.writer = None
+        if self.rank == 0:
+            self.output.mkdir(parents=True, exist_ok=True)
+            (self.output / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    # -- checkpoints
+
+    def state(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_abs_rel": self.best,
+            "rng": rng_state(),
+            "config": self.config,
+        }
+
+    def save(self, name: str, metrics: dict | None = None) -> Path:
+        extra = {"training": self.state(), "metrics": metrics or {}}
+        return save_checkpoint(
+            self.model, self.output / name, input_size=self.config["data"]["input_size"], extra=extra
+        )
+
+    def restore(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        training = state["extra"].get("training")
+        if not training:
+            raise ValueError(f"{path} holds no training state to resume from (a weights-only checkpoint?)")
+        if state["model"] != self.model.config:
+            raise ValueError(f"{path} was trained with model {state['model']}, the config asks for {self.model.config}")
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(training["optimizer"])
+        self.scheduler.load_state_dict(training["scheduler"])
+        self.scaler.load_state_dict(training["scaler"])
+        self.epoch, self.step, self.best = training["epoch"], training["step"], training["best_abs_rel"]
+        set_rng_state(training["rng"])
+        if self.rank == 0:
+            log.info("resumed from %s at epoch %d (step %d)", path, self.epoch, self.step)
+
+    # -- loop
+
+    def loader(self) -> DataLoader:
+        self.sampler.set_epoch(self.epoch)
+        self.train_set.epoch = self.epoch
+        workers = self.config["data"]["workers"]
+        return DataLoader(
+            self.train_set,
+            batch_size=self.config["train"]["batch_size"],
+            sampler=self.sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=True,
+            persistent_workers=False,
+            generator=torch.Generator().manual_seed(self.config["train"]["seed"] + self.epoch),
+        )
+
+    def train_epoch(self) -> dict[str, float]:
+        self.net.train()
+        totals: dict[str, float] = {}
+        batches = self.loader()
+        bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{self.config['train']['epochs']}",
+                   disable=self.rank != 0 or not sys.stderr.isatty(), leave=False)  # fmt: skip
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+        for batch in bar:
+            image = batch["image"].to(self.device, non_blocking=True)
+            depth = batch["depth"].to(self.device, non_blocking=True)
+            with autocast:
+                terms = self.loss_fn(self.net(image), depth)
+            self.check_finite(terms["loss"])
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(terms["loss"]).backward()
+            if self.config["train"]["clip_grad"]:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config["train"]["clip_grad"])
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            self.step += 1
+            for key, value in terms.items():
+                totals[key] = totals.get(key, 0.0) + float(value.detach())
+            if self.rank == 0:
+                bar.set_postfix(loss=f"{float(terms['loss'].detach()):.4f}")
+                if self.step % self.config["train"]["log_every"] == 0:
+                    self.log_scalars("train", {k: float(v.detach()) for k, v in terms.items()})
+                    self.log_scalars("lr", {"encoder": self.optimizer.param_groups[0]["lr"]})
+        return {k: v / max(1, self.steps_per_epoch) for k, v in totals.items()}
+
+    def check_finite(self, loss: torch.Tensor) -> None:
+        finite = torch.isfinite(loss.detach()).float()
+        if self.distributed:  # every rank stops together
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if finite.item() < 1:
+            last = self.output / "last.pt"
+            kept = f"the last good checkpoint {last} is intact" if last.exists() else "no checkpoint was written yet"
+            raise NonFiniteLossError(
+                f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}; stopping ({kept}). "
+                "Lower optim.lr or train.clip_grad, or check the data for bad depth."
+            )
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        cap = self.config["eval"]
+        loader = DataLoader(self.val_set, batch_size=self.config["train"]["batch_size"], num_workers=0)
+        rows, sample = [], None
+        for batch in loader:
+            depth = self.model(batch["image"].to(self.device))["depth"].float().cpu().numpy()
+            for pred, gt in zip(depth[:, 0], batch["depth"][:, 0].numpy(), strict=True):
+                rows.append(compute_metrics(pred, gt, cap["min_depth"], cap["max_depth"]))
+            if sample is None:
+                sample = (batch["image"][0], depth[0, 0], batch["depth"][0, 0].numpy())
+        metrics = average_metrics(rows)
+        self.log_scalars("val", {k: v for k, v in metrics.items() if k not in ("count", "skipped")})
+        if sample is not None and (self.epoch + 1) % self.config["train"]["image_every"] == 0:
+            self.log_sample(*sample)
+        return metrics
+
+    def log_scalars(self, prefix: str, values: dict[str, float]) -> None:
+        writer = self.tensorboard()
+        if writer is not None:
+            for key, value in values.items():
+                writer.add_scalar(f"{prefix}/{key}", value, self.step)
+
+    def log_sample(self, image: torch.Tensor, pred: np.ndarray, gt: np.ndarray) -> None:
+        from depth_estimation_ros.visualize import colorize, side_by_side
+
+        writer = self.tensorboard()
+        if writer is not None:
+            rgb = (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+            lo, hi = self.model.min_depth, self.model.max_depth
+            panel = side_by_side(rgb, colorize(pred, lo, hi), colorize(np.where(gt > 0, gt, np.nan), lo, hi))
+            writer.add_image("val/rgb_pred_gt", panel, self.step, dataformats="HWC")
+
+    def tensorboard(self):
+        if self.rank != 0:
+            return None
+        if self.writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional
+                self.writer = False
+            else:
+                self.writer = SummaryWriter(str(self.output / "tensorboard"))
+        return self.writer or None
+
+    def check_replicas(self) -> None:
+        """After DDP training every process must hold the same weights; say so, or fail loudly."""
+        checksum = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).sum().view(1)
+        spread = torch.cat([checksum, -checksum])
+        dist.all_reduce(spread, op=dist.ReduceOp.MAX)
+        if spread[0] + spread[1] > 1e-6 * max(1.0, abs(checksum.item())):
+            raise RuntimeError(f"DDP replicas diverged: weight checksums differ by {float(spread[0] + spread[1])}")
+        if self.rank == 0:
+            log.info("replicas identical across %d processes", self.world)
+
+    def fit(self, stop_after: int | None = None) -> dict[str, float]:
+        """Train to ``train.epochs`` (or stop after epoch ``stop_after``, as a crash would)."""
+        epochs = self.config["train"]["epochs"]
+        metrics: dict[str, float] = {}
+        while self.epoch < min(epochs, stop_after or epochs):
+            losses = self.train_epoch()
+            self.epoch += 1
+            if self.rank == 0:
+                metrics = self.validate()
+                improved = metrics["abs_rel"] < self.best
+                self.best = min(self.best, metrics["abs_rel"]) if math.isfinite(metrics["abs_rel"]) else self.best
+                self.save("last.pt", metrics)
+                if improved:
+                    self.save("best.pt", metrics)
+                log.info(
+                    "epoch %d/%d: loss %.4f, val AbsRel %.4f, δ1 %.3f, RMSE %.3f%s",
+                    self.epoch, epochs, losses.get("loss", math.nan), metrics["abs_rel"], metrics["d1"],
+                    metrics["rmse"], " (best)" if improved else "",
+                )  # fmt: skip
+            if self.distributed:
+                dist.barrier()
+        if self.distributed:
+            self.check_replicas()
+        if self.writer:
+            self.writer.close()
+        return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="depth-estimation train", description=__doc__.split("\n")[0])
+    parser.add_argument("--config", help="YAML config (config/train/*.yaml); defaults apply to missing keys")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    parser.add_argument("--resume", help="'auto' (OUTPUT/last.pt) or a checkpoint path")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    config = load_config(args.config, args.set)
+    try:
+        Trainer(config, args.resume).fit()
+    except NonFiniteLossError as exc:
+        log.error("%s", exc)
+        return 3
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
