@@ -37,6 +37,7 @@ demo: develop
 
 bench: develop
 	$(VENV)/bin/depth-estimation bench
+	$(PY) -m training.learning_check
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output

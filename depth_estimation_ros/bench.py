@@ -128,9 +128,9 @@ def render(rows: list[dict], geometry: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(document: Path, text: str) -> None:
-    """Replace this benchmark's section of ``document`` (or append it), leaving the rest alone."""
-    start, end = f"<!-- bench:{SECTION} start -->", f"<!-- bench:{SECTION} end -->"
+def write_section(document: Path, text: str, section: str = SECTION) -> None:
+    """Replace one benchmark's section of ``document`` (or append it), leaving the rest alone."""
+    start, end = f"<!-- bench:{section} start -->", f"<!-- bench:{section} end -->"
     old = document.read_text() if document.is_file() else "# Benchmarks\n\n"
     if start in old and end in old:
         new = old[: old.index(start)] + text.rstrip("\n") + old[old.index(end) + len(end) :]

@@ -103,15 +103,11 @@ def torch_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _delegate(module: str):
-    """Subcommands whose parser lives with their code (``train``, ``synth``)."""
-
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        return importlib.import_module(module).main(args.args)
-
-    return run
+# Subcommands whose parser lives with their code; listed in --help, dispatched before parsing.
+DELEGATED = {
+    "train": ("training.train", "train a network (YAML config, --set overrides, --resume; torchrun for DDP)"),
+    "synth": ("training.synth_cli", "generate synthetic RGB-D frames with exact depth and intrinsics"),
+}
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -188,13 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     bench.set_defaults(func=_bench)
 
-    for name, module, text in (
-        ("train", "training.train", "train a network (YAML config, --set overrides, --resume; torchrun for DDP)"),
-        ("synth", "training.synth_cli", "generate synthetic RGB-D frames with exact depth and intrinsics"),
-    ):
-        delegated = sub.add_parser(name, help=text, add_help=False)
-        delegated.add_argument("args", nargs=argparse.REMAINDER)
-        delegated.set_defaults(func=_delegate(module))
+    for name, (_, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
 
     from training.evaluate import add_arguments
 
@@ -205,8 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import importlib
+
     from .backends.base import DependencyError
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from catkin_pkg.package import parse_package
 
 from depth_estimation_ros import __version__
@@ -51,3 +52,29 @@ def test_package_xml_is_a_valid_ament_python_package():
     assert package.get_build_type() == "ament_python"
     exec_depends = {d.name for d in package.exec_depends}
     assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "launch", "launch_ros"} <= exec_depends
+
+
+def test_train_and_synth_subcommands_take_their_own_options(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    assert "--resume" in capsys.readouterr().out
+    assert main(["synth", str(tmp_path / "frames"), "-n", "2", "--height", "32", "--width", "48"]) == 0
+    assert len(list((tmp_path / "frames" / "rgb").glob("*.png"))) == 2
+
+
+def test_eval_scores_a_checkpoint_on_held_out_synthetic_frames(deployed, tmp_path, capsys):
+    checkpoint, _ = deployed["acan"]
+    report = tmp_path / "eval.json"
+    args = ["eval", "--checkpoint", str(checkpoint), "--dataset", "synthetic", "--count", "3"]
+    assert main([*args, "--height", "64", "--width", "96", "--flip", "--output-json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "| δ1 | δ2 | δ3 | AbsRel |" in out
+    assert "flip on" in out
+    assert "latency per image" in out
+    result = json.loads(report.read_text())
+    assert result["metrics"]["count"] == 3
+    assert len(result["per_image"]) == 3
+    assert result["flip"] is True
+    assert main(["eval", "--checkpoint", str(checkpoint), "--dataset", "nyu"]) == 2
+    assert "--dataset nyu needs --nyu-mat" in capsys.readouterr().err

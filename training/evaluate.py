@@ -71,6 +71,22 @@ def evaluate(
     }
 
 
+def median_depth(dataset, limit: int = 200) -> float:
+    """Median valid depth over (up to ``limit``) samples: the best constant prediction for L1."""
+    values = [dataset[i]["depth"][dataset[i]["valid"]] for i in range(min(limit, len(dataset)))]
+    return float(np.median(np.concatenate(values)))
+
+
+def evaluate_constant(value: float, dataset, protocol: str = "nyu", crop: str | None = "default") -> dict:
+    """Metrics of a predictor that answers ``value`` metres everywhere: the floor a model must beat."""
+    rows = []
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        gt = np.where(sample["valid"], sample["depth"], np.nan)
+        rows.append(evaluate_image(np.full(gt.shape, value, np.float32), gt, protocol, crop))
+    return average_metrics(rows)
+
+
 def dataset_from_args(args: argparse.Namespace):
     if args.dataset == "nyu":
         from training.datasets.nyu import NYUDepthV2Mat
