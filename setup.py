@@ -60,6 +60,7 @@ setup(
     entry_points={
         "console_scripts": [
             "depth-estimation = depth_estimation_ros.cli:main",
+            "depth_node = depth_estimation_ros.node:main",
         ],
     },
 )

@@ -12,7 +12,7 @@ from . import __version__
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    run(args.height, args.width, args.threads)
+    run(args.output, args.frames, model=args.model, epochs=args.epochs, train_frames=args.train_frames)
     return 0
 
 
@@ -105,6 +105,7 @@ def torch_threads(n: int) -> None:
 
 # Subcommands whose parser lives with their code; listed in --help, dispatched before parsing.
 DELEGATED = {
+    "bag": ("depth_estimation_ros.bag", "process a rosbag2 recording exactly as the node would"),
     "train": ("training.train", "train a network (YAML config, --set overrides, --resume; torchrun for DDP)"),
     "synth": ("training.synth_cli", "generate synthetic RGB-D frames with exact depth and intrinsics"),
 }
@@ -124,10 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser("demo", help="run both networks on a generated image and report what they produced")
-    demo.add_argument("--height", type=int, default=256, help="input height (default: 256)")
-    demo.add_argument("--width", type=int, default=352, help="input width (default: 352)")
-    demo.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: all)")
+    demo = sub.add_parser("demo", help="synthetic bag -> short training -> bag processing -> previews and metrics")
+    demo.add_argument("--output", default="demo_output", help="folder for the results (default: %(default)s)")
+    demo.add_argument("--frames", type=int, default=24, help="frames in the synthetic sequence (default: 24)")
+    demo.add_argument("--model", help="use this model instead of training one")
+    demo.add_argument("--epochs", type=int, default=4, help="training epochs (default: 4)")
+    demo.add_argument("--train-frames", type=int, default=320, help="generated training frames (default: 320)")
     demo.set_defaults(func=_demo)
 
     models = sub.add_parser("models", help="parameter counts and MACs of networks at an input size")

@@ -13,6 +13,7 @@ pre- or post-processing of its own.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -122,12 +123,18 @@ class DepthEstimator:
         self.backend = model if isinstance(model, Backend) else open_backend(model, backend, **backend_options)
         self.info = self.backend.info
         self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
+        self.timings: dict[str, float] = {}  # seconds per stage of the last call
 
     @property
     def input_size(self) -> tuple[int, int]:
         return self.info.input_height, self.info.input_width
 
     def __call__(self, image: np.ndarray, camera: CameraModel) -> DepthResult:
+        start = time.perf_counter()
         batch, net_camera, box = preprocess(image, camera, self.input_size, self.resize)
+        ran = time.perf_counter()
         outputs = self.backend(batch)
-        return postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence)
+        done = time.perf_counter()
+        result = postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence)
+        self.timings = {"preprocess": ran - start, "inference": done - ran, "postprocess": time.perf_counter() - done}
+        return result

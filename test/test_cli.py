@@ -36,12 +36,22 @@ def test_models_command_names_a_bad_model(capsys):
     assert "unknown model 'nonet'" in capsys.readouterr().err
 
 
-def test_demo_runs_both_paper_networks_on_a_generated_image(capsys):
-    assert main(["demo", "--height", "64", "--width", "64"]) == 0
-    out = capsys.readouterr().out
-    assert "acan" in out
-    assert "msfnet" in out
-    assert "depth (1, 1, 64, 64)" in out
+def test_demo_leaves_bags_previews_and_metrics(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--output", str(out), "--frames", "3", "--epochs", "1", "--train-frames", "16"]) == 0
+    assert (out / "input_bag" / "metadata.yaml").is_file()
+    assert (out / "output_bag" / "metadata.yaml").is_file()
+    assert len(list(out.glob("preview_*.png"))) >= 1
+    assert len(list(out.glob("cloud_*.png"))) >= 1
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["metrics"]["count"] == 3
+    assert 0 <= report["metrics"]["d1"] <= 1
+    assert "AbsRel" in capsys.readouterr().out
+    model = tmp_path / "model.pt"
+    model.write_bytes((out / "model" / "best.pt").read_bytes())
+    assert main(["demo", "--output", str(out), "--frames", "2", "--model", str(model)]) == 0  # replaces its own
+    (tmp_path / "mine").mkdir()
+    assert main(["demo", "--output", str(tmp_path / "mine")]) == 2  # never wipes a folder it did not make
 
 
 def test_package_xml_is_a_valid_ament_python_package():

@@ -11,6 +11,11 @@ Depth encodings are the project's (``training.datasets.DEPTH_ENCODINGS``): ``mm`
 NYU's) holds at most 65.535 m, so street scenes (up to 80 m) use ``m256`` (metres × 256,
 KITTI's; 3.9 mm steps). ``--depth-encoding auto`` (default) picks ``mm`` for indoor and ``m256``
 for street. Frame ``i`` renders seed ``--seed + i``: the same arguments write the same files.
+
+``--bag OUT`` writes a rosbag2 camera sequence instead (:mod:`training.synthetic_bag`): one scene
+(seed ``--seed``) panned from −12° to +12° over ``--frames`` frames (default 30), on
+``<namespace>/image_raw`` (rgb8), ``<namespace>/camera_info`` and ``<namespace>/depth_gt`` (32FC1
+metres, NaN invalid) at ``--rate`` Hz, e.g. ``depth-estimation synth --bag seq --frames 60``.
 """
 
 from __future__ import annotations
@@ -32,10 +37,17 @@ _AUTO_ENCODING = {"indoor": "mm", "street": "m256"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``synth`` options, on ``parser`` (so a subcommand can reuse them)."""
-    parser.add_argument("out", type=Path, help="output folder (created; existing files are overwritten)")
-    parser.add_argument("-n", "--count", type=int, default=10, help="number of frames (default: 10)")
+    parser.add_argument(
+        "out", type=Path, nargs="?", help="output folder for PNG frames (created; existing files are overwritten)"
+    )
+    parser.add_argument("--bag", type=Path, help="write a rosbag2 camera sequence to this new folder instead")
+    parser.add_argument(
+        "-n", "--count", "--frames", dest="count", type=int, help="number of frames (default: 10; 30 with --bag)"
+    )
     parser.add_argument("--kind", choices=KINDS, default="indoor", help="scene kind (default: indoor)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first frame; frame i uses seed + i")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the first frame; frame i uses seed + i (--bag: the scene's seed)"
+    )
     parser.add_argument("--height", type=int, default=256, help="image height (default: 256)")
     parser.add_argument("--width", type=int, default=352, help="image width (default: 352)")
     parser.add_argument("--fov", type=float, default=None, help="horizontal field of view, degrees (default: per kind)")
@@ -45,12 +57,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default="auto",
         help="16-bit depth PNG units: mm (≤ 65.535 m) or m256 (metres × 256); auto: mm indoor, m256 street",
     )
+    bag = parser.add_argument_group("rosbag2 sequence (with --bag)")
+    bag.add_argument("--rate", type=float, default=10.0, help="frame rate, Hz (default: 10)")
+    bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default: mcap)")
+    bag.add_argument("--frame-id", default="camera_optical_frame", help="header frame_id (default: %(default)s)")
+    bag.add_argument("--namespace", default="/camera", help="topic namespace (default: %(default)s)")
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     return add_arguments(
-        argparse.ArgumentParser(prog="synth", description="Render synthetic RGB-D frames (RGB PNG, 16-bit depth PNG).")
+        argparse.ArgumentParser(
+            prog="synth",
+            description="Render synthetic RGB-D frames (RGB PNG, 16-bit depth PNG), or a camera sequence as a rosbag2.",
+        )
     )
 
 
@@ -63,7 +83,38 @@ def encode_depth(depth: np.ndarray, valid: np.ndarray, encoding: str) -> np.ndar
     return np.where(valid, np.maximum(values, 1), 0).astype(dtype)  # a valid depth never becomes 0
 
 
+def run_bag(args: argparse.Namespace) -> int:
+    from training.synthetic_bag import write_synthetic_bag
+
+    start = time.perf_counter()
+    summary = write_synthetic_bag(
+        args.bag,
+        frames=30 if args.count is None else args.count,
+        kind=args.kind,
+        height=args.height,
+        width=args.width,
+        seed=args.seed,
+        rate_hz=args.rate,
+        storage=args.storage,
+        frame_id=args.frame_id,
+        namespace=args.namespace,
+        fov_deg=args.fov,
+    )
+    topics = ", ".join(summary["topics"])
+    print(
+        f"wrote {summary['frames']} {args.kind} frames ({args.width}×{args.height}, {args.rate:g} Hz) to "
+        f"{args.bag} ({args.storage}: {topics}) in {time.perf_counter() - start:.1f} s"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if (args.out is None) == (args.bag is None):
+        raise ValueError("give an output folder for PNG frames or --bag OUT for a rosbag2, one of the two")
+    if args.bag is not None:
+        return run_bag(args)
+    if args.count is None:
+        args.count = 10
     if args.count < 0 or args.seed < 0:
         raise ValueError("--count and --seed must be non-negative")
     encoding = _AUTO_ENCODING[args.kind] if args.depth_encoding == "auto" else args.depth_encoding
@@ -108,10 +159,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from depth_estimation_ros.backends.base import DependencyError
+
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, DependencyError) as exc:
         print(f"synth: error: {exc}", file=sys.stderr)
         return 1
 

@@ -49,7 +49,11 @@ def tensorrt_usable() -> bool:
 
 
 def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> Backend:
-    """Open ``path`` on ``backend``; options go to the backend (e.g. ``precision``, ``threads``)."""
+    """Open ``path`` on ``backend``; options go to the backend (e.g. ``threads``, ``device``).
+
+    ``precision`` (default fp16) is used only when TensorRT builds an engine from an ONNX graph.
+    """
+    precision = options.pop("precision", "fp16")
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
     kind = detect_format(path)
@@ -72,7 +76,7 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
     from .tensorrt_backend import EngineCache, TensorRTBackend
 
     if kind == "onnx":
-        path = EngineCache().engine_for(path, options.pop("precision", "fp16"))
+        path = EngineCache().engine_for(path, precision)
     return TensorRTBackend(path, **options)
 
 

@@ -649,12 +649,15 @@ def render_scene(
     *,
     noise: float = 0.01,
     layers: bool = False,
+    pan_deg: float = 0.0,
 ) -> Sample:
     """Render one frame of a random scene of ``kind``, fully determined by ``seed``.
 
     ``fov_deg``: horizontal field of view (default ``DEFAULT_FOV_DEG[kind]``). ``noise``: standard
-    deviation of the Gaussian image noise, as a fraction of full scale. Returns a sample dict
-    (see the module docstring).
+    deviation of the Gaussian image noise, as a fraction of full scale. ``pan_deg`` turns the camera
+    about the vertical from its place in the scene: frames of one seed with a sweep of pans form a
+    camera sequence (keep it within about ±15° so the view stays inside the scene). Returns a sample
+    dict (see the module docstring).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
@@ -664,7 +667,7 @@ def render_scene(
     K = intrinsics(height, width, fov)
     rng = np.random.default_rng(seed)
     scene = _indoor(rng) if kind == "indoor" else _street(rng)
-    R = _camera_rotation(scene.yaw, scene.pitch, scene.roll)
+    R = _camera_rotation(scene.yaw + math.radians(pan_deg), scene.pitch, scene.roll)
     origin = scene.position
 
     # rays: camera (x, y, 1) per pixel, rotated to the world, so the ray parameter is the depth z
@@ -757,7 +760,7 @@ def render_scene(
             "camera_height": float(origin[2]),
             "pitch_deg": math.degrees(scene.pitch),
             "roll_deg": math.degrees(scene.roll),
-            "yaw_deg": math.degrees(scene.yaw),
+            "yaw_deg": math.degrees(scene.yaw) + pan_deg,
             "floor_plane": np.array([*R[2], origin[2]]),
             "world_from_camera": world_from_camera,
         },

@@ -1,0 +1,619 @@
+"""Offline processing of rosbag2 recordings with the node's own frame handling.
+
+``depth-estimation bag --model MODEL --input IN_BAG --output OUT_BAG`` reads a rosbag2 (MCAP or
+SQLite 3) with rosbags, runs every image through :class:`~depth_estimation_ros.pipeline.DepthPipeline`
+(the code the live node runs) and writes a new rosbag2 holding what the node would have published:
+
+* Topics: the image topic's namespace plus the node's relative names, e.g. ``/camera/image_raw`` →
+  ``/camera/depth/image``, ``/camera/depth/camera_info``, ``/camera/depth/points``,
+  ``/camera/depth/confidence`` (and ``/camera/depth/image_raw`` with raw depth on). For a
+  CompressedImage topic, the image_transport suffix ``/compressed`` is not part of the base topic
+  (``/camera/image_raw/compressed`` → ``/camera/depth/...``).
+* Types: genuine ROS 2 sensor_msgs Image, CameraInfo and PointCloud2 (CDR), header stamp and
+  frame_id of the input image, written at the input image's log time.
+* Pairing: each image gets the CameraInfo with its header stamp from anywhere in the bag (all
+  CameraInfo are indexed first); else, as in the node, the latest CameraInfo logged before it
+  (:class:`~depth_estimation_ros.pipeline.CameraInfoPairing`).
+* Bad frames (:class:`~depth_estimation_ros.pipeline.BadFrame`) are counted, the first few logged
+  with the reason, and skipped.
+* With ``copy_input`` (default) every input message of every topic is copied unchanged (raw CDR,
+  the recorded message definitions and QoS), so the output bag replays completely.
+
+Topic detection: without ``image_topic``, the one sensor_msgs Image topic carrying colour (topics
+whose first message has a depth encoding such as 32FC1 or 16UC1 are not candidates), else the one
+CompressedImage topic; without ``camera_info_topic``, the CameraInfo topic in the image's namespace
+(``<ns>/camera_info`` when there are several). Missing or ambiguous topics raise a ValueError that
+lists the bag's topics and types.
+
+The output is written into a sibling ``OUT.partial-XXXX`` folder and renamed to ``OUT`` only when
+complete: a failure or Ctrl-C leaves nothing that looks like a finished bag. An existing ``OUT`` is
+never overwritten. Bags are written in rosbag2 format version 8 (numeric QoS in metadata.yaml,
+which Humble's rosbag2 also parses; Iron, Jazzy and later read it too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .estimator import RESIZE_MODES, DepthEstimator
+from .messages import COLOUR_ENCODINGS, MessageTypes
+from .parameters import DEFAULTS
+from .pipeline import TOPICS, BadFrame, CameraInfoPairing, DepthPipeline, stamp_of
+
+log = logging.getLogger(__name__)
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+POINT_CLOUD2 = "sensor_msgs/msg/PointCloud2"
+OUTPUT_TYPES = {
+    "depth/image": IMAGE,
+    "depth/image_raw": IMAGE,
+    "depth/camera_info": CAMERA_INFO,
+    "depth/points": POINT_CLOUD2,
+    "depth/confidence": IMAGE,
+}
+assert set(OUTPUT_TYPES) == set(TOPICS)
+STORAGES = ("mcap", "sqlite3")
+PIPELINE_OPTIONS = (
+    "publish_raw_depth",
+    "publish_points",
+    "points_rgb",
+    "points_decimation",
+    "points_max_range",
+    "publish_confidence",
+)
+BAG_VERSION = 8  # rosbag2 metadata version written (8: Iron's; numeric QoS, parsed by Humble too)
+DEFAULT_DISTRO = "humble"  # typestore when the bag does not name a known ROS 2 distribution
+LOGGED_BAD_FRAMES = 5  # bad frames logged with their reason; the rest are only counted
+
+
+def require_rosbags():
+    """The rosbags modules used here, or a DependencyError saying how to install them."""
+    try:
+        from rosbags import rosbag2, typesys
+    except ImportError as exc:
+        from .backends.base import DependencyError
+
+        raise DependencyError(
+            f"reading and writing rosbag2 files needs rosbags ({exc}); pip install 'depth_estimation_ros[ros]'"
+        ) from None
+    return rosbag2, typesys
+
+
+def typestore_for(distro: str | None = None):
+    """The rosbags typestore of a ROS 2 distribution (``humble``, ``jazzy``…; unknown → Humble).
+
+    sensor_msgs Image, CompressedImage, CameraInfo and PointCloud2 are the same in every ROS 2
+    distribution, so the choice only matters for the other types a bag may hold.
+    """
+    _, typesys = require_rosbags()
+    store = getattr(typesys.Stores, f"ROS2_{(distro or '').upper()}", None)
+    return typesys.get_typestore(store or getattr(typesys.Stores, f"ROS2_{DEFAULT_DISTRO.upper()}"))
+
+
+def qos_profile(reliability: str = "reliable", depth: int = 1):
+    """An offered QoS profile for metadata.yaml: keep last ``depth``, volatile, no deadline or lifespan.
+
+    Durations are rmw's "infinite" (9223372036 s 854775807 ns), as rosbag2 records them.
+    """
+    require_rosbags()
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability, QosTime
+
+    if reliability not in ("reliable", "best_effort"):
+        raise ValueError(f"reliability must be 'reliable' or 'best_effort', got {reliability!r}")
+    infinite = QosTime(9223372036, 854775807)
+    kind = QosReliability.RELIABLE if reliability == "reliable" else QosReliability.BEST_EFFORT
+    return Qos(QosHistory.KEEP_LAST, int(depth), kind, QosDurability.VOLATILE, infinite, infinite,
+               QosLiveliness.AUTOMATIC, infinite, False)  # fmt: skip
+
+
+def storage_plugin(storage: str):
+    """rosbags' StoragePlugin for ``mcap`` or ``sqlite3``."""
+    rosbag2, _ = require_rosbags()
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    return rosbag2.StoragePlugin.MCAP if storage == "mcap" else rosbag2.StoragePlugin.SQLITE3
+
+
+def bag_storage(path: str | Path) -> str:
+    """Storage of a rosbag2 folder or file (``mcap`` or ``sqlite3``), from its storage file names."""
+    path = Path(path)
+    names = [p.name for p in path.iterdir()] if path.is_dir() else [path.name]
+    if any(".mcap" in name for name in names):
+        return "mcap"
+    if any(".db3" in name for name in names):
+        return "sqlite3"
+    raise ValueError(f"{path} holds no .mcap or .db3 storage file; is it a rosbag2?")
+
+
+# ---------------------------------------------------------------------------------------------
+# Output folders that appear only when complete
+
+
+def refuse_existing(output: Path) -> None:
+    if output.exists() or output.is_symlink():
+        raise ValueError(f"output bag {output} exists already; not overwriting it (remove it or choose another)")
+
+
+@contextmanager
+def staged_output(output: str | Path) -> Iterator[Path]:
+    """A path to write a bag folder at, renamed to ``output`` only when the block completes.
+
+    The bag is written inside a sibling ``<output>.partial-XXXX`` folder, which is removed in every
+    case; on an exception (Ctrl-C included) ``output`` is never created.
+    """
+    output = Path(output)
+    refuse_existing(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
+    try:
+        staging = partial / output.name  # so the storage file is named after the output
+        yield staging
+        refuse_existing(output)
+        staging.rename(output)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Topics
+
+
+def namespace_of(topic: str, msgtype: str = IMAGE) -> str:
+    """The namespace of an image topic (``/camera/image_raw`` → ``/camera``; root → ``""``).
+
+    For a CompressedImage topic the image_transport suffix ``/compressed`` is dropped first.
+    """
+    base = topic.rstrip("/")
+    if msgtype == COMPRESSED_IMAGE and base.endswith("/compressed"):
+        base = base[: -len("/compressed")]
+    return base.rsplit("/", 1)[0] if "/" in base else ""
+
+
+def output_topics(image_topic: str, relative: tuple[str, ...] = TOPICS, msgtype: str = IMAGE) -> dict[str, str]:
+    """Relative output name → absolute topic, as the node publishes them in the image's namespace."""
+    namespace = namespace_of(image_topic, msgtype)
+    return {name: f"{namespace}/{name}" for name in relative}
+
+
+def describe_topics(reader) -> str:
+    """The bag's topics with types and counts, on one line."""
+    topics = reader.topics
+    if not topics:
+        return "the bag has no topics"
+    return "topics: " + ", ".join(f"{t} ({info.msgtype}, {info.msgcount} msgs)" for t, info in sorted(topics.items()))
+
+
+def _first_message(reader, topic: str, store):
+    connections = [c for c in reader.connections if c.topic == topic]
+    messages = reader.messages(connections=connections)
+    try:
+        for connection, _, raw in messages:
+            return store.deserialize_cdr(raw, connection.msgtype)
+    finally:
+        messages.close()
+    return None
+
+
+def _is_colour_topic(reader, topic: str, msgtype: str, store) -> bool:
+    """False for topics whose first message is a depth image (32FC1, 16UC1, compressedDepth)."""
+    first = _first_message(reader, topic, store)
+    if first is None:
+        return True
+    if msgtype == COMPRESSED_IMAGE:
+        return "compresseddepth" not in first.format.lower()
+    return first.encoding in COLOUR_ENCODINGS
+
+
+@dataclass(frozen=True)
+class BagTopics:
+    """The image and CameraInfo topics to process, and the image's message type."""
+
+    image: str
+    camera_info: str
+    image_type: str
+
+    @property
+    def compressed(self) -> bool:
+        return self.image_type == COMPRESSED_IMAGE
+
+
+def detect_topics(
+    reader,
+    image_topic: str | None = None,
+    camera_info_topic: str | None = None,
+    compressed: bool | None = None,
+    store=None,
+) -> BagTopics:
+    """Image and CameraInfo topics of an open rosbags Reader (see the module docstring)."""
+    store = store or typestore_for(reader.ros_distro)
+    types = {topic: info.msgtype for topic, info in reader.topics.items()}
+    wanted = {None: (IMAGE, COMPRESSED_IMAGE), True: (COMPRESSED_IMAGE,), False: (IMAGE,)}[compressed]
+    if image_topic is not None:
+        if image_topic not in types:
+            raise ValueError(f"image topic {image_topic} is not in the bag; {describe_topics(reader)}")
+        if types[image_topic] not in wanted:
+            raise ValueError(
+                f"image topic {image_topic} is a {types[image_topic]}, expected {' or '.join(wanted)}; "
+                f"{describe_topics(reader)}"
+            )
+    else:
+        # colour only: a ground-truth or recorded depth image (32FC1, 16UC1) is not an input
+        candidates = {
+            kind: [t for t, m in sorted(types.items()) if m == kind and _is_colour_topic(reader, t, kind, store)]
+            for kind in wanted
+        }
+        raw, packed = candidates.get(IMAGE, []), candidates.get(COMPRESSED_IMAGE, [])
+        chosen = raw if raw else packed  # raw is lossless: prefer it to a compressed copy
+        if len(chosen) != 1:
+            what = "colour " + " or ".join(t.rsplit("/", 1)[1] for t in wanted)
+            problem = f"no {what} topic" if not chosen else f"several {what} topics ({', '.join(chosen)})"
+            raise ValueError(f"{problem} to take images from; give --image-topic. {describe_topics(reader)}")
+        image_topic = chosen[0]
+    image_type = types[image_topic]
+
+    if camera_info_topic is not None:
+        if types.get(camera_info_topic) != CAMERA_INFO:
+            found = "is not in the bag" if camera_info_topic not in types else f"is a {types[camera_info_topic]}"
+            raise ValueError(f"CameraInfo topic {camera_info_topic} {found}; {describe_topics(reader)}")
+    else:
+        namespace = namespace_of(image_topic, image_type)
+        infos = [t for t, m in sorted(types.items()) if m == CAMERA_INFO and namespace_of(t) == namespace]
+        if len(infos) > 1 and f"{namespace}/camera_info" in infos:
+            infos = [f"{namespace}/camera_info"]
+        if len(infos) != 1:
+            problem = "no CameraInfo topic" if not infos else f"several CameraInfo topics ({', '.join(infos)})"
+            raise ValueError(
+                f"{problem} in the namespace {namespace or '/'} of {image_topic}; give --camera-info-topic. "
+                f"{describe_topics(reader)}"
+            )
+        camera_info_topic = infos[0]
+    return BagTopics(image_topic, camera_info_topic, image_type)
+
+
+# ---------------------------------------------------------------------------------------------
+# Copying connections
+
+
+def _definition(connection, store) -> tuple[str, str] | None:
+    """(message definition, RIHS01 hash) to register a copy of ``connection``; None if unknown."""
+    _, typesys = require_rosbags()
+    from rosbags.interfaces import MessageDefinitionFormat
+
+    msgdef = connection.msgdef.data if connection.msgdef.format != MessageDefinitionFormat.NONE else ""
+    if msgdef and connection.digest:
+        return msgdef, connection.digest
+    try:
+        if msgdef:  # the bag's own definition (e.g. a Humble bag without type hashes)
+            parse = typesys.get_types_from_msg if connection.msgdef.format == MessageDefinitionFormat.MSG else None
+            types = parse(msgdef, connection.msgtype) if parse else typesys.get_types_from_idl(msgdef)
+            scratch = typesys.get_typestore(typesys.Stores.EMPTY)
+            scratch.register(types)
+            return msgdef, scratch.hash_rihs01(connection.msgtype)
+        generated, _ = store.generate_msgdef(connection.msgtype, ros_version=2)
+        return generated, store.hash_rihs01(connection.msgtype)
+    except Exception:  # any failure means the type cannot be described
+        return None
+
+
+def _copy_connection(writer, connection, store):
+    """The output connection for an input connection, reusing an identical one; None if not copyable."""
+    rosbag2, _ = require_rosbags()
+    from rosbags.interfaces import ConnectionExtRosbag2
+
+    ext = connection.ext if isinstance(connection.ext, ConnectionExtRosbag2) else ConnectionExtRosbag2("cdr", [])
+    for existing in writer.connections:
+        if existing.topic == connection.topic and existing.msgtype == connection.msgtype and existing.ext == ext:
+            return existing
+    definition = _definition(connection, store)
+    if definition is None:
+        return None
+    msgdef, rihs01 = definition
+    try:
+        return writer.add_connection(
+            connection.topic,
+            connection.msgtype,
+            msgdef=msgdef,
+            rihs01=rihs01,
+            serialization_format=ext.serialization_format,
+            offered_qos_profiles=ext.offered_qos_profiles,
+        )
+    except rosbag2.WriterError as exc:
+        log.warning("cannot copy %s (%s): %s", connection.topic, connection.msgtype, exc)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Processing
+
+
+def _camera_info_index(reader, topic: str, store) -> dict[tuple[int, int], bytes]:
+    """Header stamp → raw CameraInfo (the last one of a stamp), over the whole bag."""
+    connections = [c for c in reader.connections if c.topic == topic]
+    index = {}
+    for connection, _, raw in reader.messages(connections=connections):
+        index[stamp_of(store.deserialize_cdr(raw, connection.msgtype))] = bytes(raw)
+    return index
+
+
+def _progress_bar(total: int, enabled: bool, description: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=description, disable=not (enabled and sys.stderr.isatty()))
+
+
+def _stamp_text(stamp: tuple[int, int]) -> str:
+    return f"{stamp[0]}.{stamp[1]:09d}"
+
+
+def process_bag(
+    estimator_or_model: DepthEstimator | str | Path,
+    input: str | Path,
+    output: str | Path,
+    image_topic: str | None = None,
+    camera_info_topic: str | None = None,
+    *,
+    compressed: bool | None = None,
+    storage: str | None = None,
+    copy_input: bool = True,
+    pipeline_options: dict[str, Any] | None = None,
+    backend: str = "auto",
+    estimator_options: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the node's pipeline over a rosbag2 and write its outputs to a new rosbag2 ``output``.
+
+    Args:
+        estimator_or_model: a :class:`DepthEstimator`, or a model file opened with ``backend`` and
+            ``estimator_options`` (``resize``, ``output_resolution``, ``min_confidence``…).
+        input: rosbag2 folder (or a single .mcap / .db3 file).
+        output: rosbag2 folder to create; must not exist.
+        image_topic, camera_info_topic: detected when not given (see the module docstring).
+        compressed: restrict detection to CompressedImage (True) or Image (False) topics.
+        storage: ``mcap`` or ``sqlite3``; default: the input's.
+        copy_input: also copy every input message unchanged.
+        pipeline_options: :class:`DepthPipeline` options (``publish_raw_depth``, ``publish_points``,
+            ``points_rgb``, ``points_decimation``, ``points_max_range``, ``publish_confidence``).
+        progress: show a progress bar (only on a terminal).
+
+    Returns:
+        A summary: ``frames`` processed, ``bad_frames`` and the first reasons, ``unpaired_frames``
+        (no CameraInfo with the image's stamp; the latest one was used), ``topics`` written with
+        message counts, ``output_topics`` (relative → absolute), ``seconds`` and ``frames_per_second``.
+    """
+    rosbag2, _ = require_rosbags()
+    start = time.perf_counter()
+    source, target = Path(input), Path(output)
+    if not source.exists():
+        raise FileNotFoundError(f"input bag {source} does not exist")
+    refuse_existing(target)
+    if storage is not None and storage not in STORAGES:
+        raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
+    options = dict(pipeline_options or {})
+    if unknown := sorted(set(options) - set(PIPELINE_OPTIONS)):
+        raise ValueError(f"unknown pipeline options {unknown}; expected some of {list(PIPELINE_OPTIONS)}")
+
+    try:
+        reader = rosbag2.Reader(source)
+        reader.open()
+    except rosbag2.ReaderError as exc:
+        raise ValueError(f"cannot read bag {source}: {exc}") from None
+    try:
+        store = typestore_for(reader.ros_distro)
+        topics = detect_topics(reader, image_topic, camera_info_topic, compressed, store)
+        storage = storage or bag_storage(source)
+        estimator = (
+            estimator_or_model
+            if isinstance(estimator_or_model, DepthEstimator)
+            else DepthEstimator(estimator_or_model, backend, **(estimator_options or {}))
+        )
+        pipeline = DepthPipeline(estimator, MessageTypes.from_typestore(store), **options)
+        outputs = output_topics(topics.image, pipeline.topics, topics.image_type)
+        if copy_input and (clash := sorted(set(outputs.values()) & set(reader.topics))):
+            raise ValueError(
+                f"the bag already has output topics {clash} (was it processed before?); "
+                "use --no-copy-input or remap the input"
+            )
+        index = _camera_info_index(reader, topics.camera_info, store)
+        summary = _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_input, progress)
+    finally:
+        reader.close()
+    seconds = time.perf_counter() - start
+    summary.update(
+        input=str(source),
+        output=str(target),
+        storage=storage,
+        image_topic=topics.image,
+        camera_info_topic=topics.camera_info,
+        compressed=topics.compressed,
+        backend=estimator.backend.describe(),
+        seconds=seconds,
+        frames_per_second=summary["frames"] / seconds if seconds > 0 else 0.0,
+    )
+    return summary
+
+
+def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_input, progress) -> dict[str, Any]:
+    """The processing loop, writing into a staged output folder."""
+    rosbag2, _ = require_rosbags()
+    image_ids = {c.id for c in reader.connections if c.topic == topics.image}
+    info_ids = {c.id for c in reader.connections if c.topic == topics.camera_info}
+    counts: Counter[str] = Counter()
+    frames = bad = unpaired = 0
+    reasons: list[str] = []
+    not_copied: list[str] = []
+    notes_seen: set[str] = set()
+    pairing = CameraInfoPairing()
+    with staged_output(target) as staging, rosbag2.Writer(
+        staging, version=BAG_VERSION, storage_plugin=storage_plugin(storage)
+    ) as writer:  # fmt: skip
+        copies = {}
+        if copy_input:
+            for connection in reader.connections:
+                copies[connection.id] = _copy_connection(writer, connection, store)
+                if copies[connection.id] is None and connection.topic not in not_copied:
+                    not_copied.append(connection.topic)
+                    log.warning("not copying %s (%s): no message definition for it", connection.topic,
+                                connection.msgtype)  # fmt: skip
+        offered = [qos_profile(DEFAULTS["output_reliability"], DEFAULTS["output_depth"])]  # the node's
+        connections = {
+            name: writer.add_connection(topic, OUTPUT_TYPES[name], typestore=store, offered_qos_profiles=offered)
+            for name, topic in outputs.items()
+        }
+        total = sum(c.msgcount for c in reader.connections if c.id in image_ids)
+        with _progress_bar(total, progress, topics.image) as bar:
+            for connection, timestamp, raw in reader.messages():
+                if (copied := copies.get(connection.id)) is not None:
+                    writer.write(copied, timestamp, raw)
+                    counts[connection.topic] += 1
+                if connection.id in info_ids:
+                    pairing.add(store.deserialize_cdr(raw, connection.msgtype))
+                if connection.id not in image_ids:
+                    continue
+                bar.update(1)
+                image = store.deserialize_cdr(raw, connection.msgtype)
+                stamp = stamp_of(image)
+                info = store.deserialize_cdr(index[stamp], CAMERA_INFO) if stamp in index else None
+                if info is None:
+                    info, _ = pairing.match(image)
+                    if info is not None:
+                        unpaired += 1
+                        if unpaired == 1:
+                            log.warning("image %s has no CameraInfo of its stamp; using the latest before it (%s)",
+                                        _stamp_text(stamp), _stamp_text(stamp_of(info)))  # fmt: skip
+                try:
+                    result = pipeline.process(image, info, topics.compressed)
+                except BadFrame as exc:
+                    bad += 1
+                    reason = f"{_stamp_text(stamp)}: {exc}"
+                    if len(reasons) < LOGGED_BAD_FRAMES:
+                        reasons.append(reason)
+                        log.warning("bad frame %s (skipped)", reason)
+                    continue
+                for note in result.notes:
+                    if note not in notes_seen:
+                        notes_seen.add(note)
+                        log.warning("image %s: %s", _stamp_text(stamp), note)
+                for name, message in result.messages.items():
+                    writer.write(connections[name], timestamp, store.serialize_cdr(message, OUTPUT_TYPES[name]))
+                    counts[outputs[name]] += 1
+                frames += 1
+    if bad > LOGGED_BAD_FRAMES:
+        log.warning("%d bad frames in all (the first %d logged)", bad, LOGGED_BAD_FRAMES)
+    return {
+        "frames": frames,
+        "bad_frames": bad,
+        "bad_frame_reasons": reasons,
+        "unpaired_frames": unpaired,
+        "output_topics": dict(outputs),
+        "topics": {topic: counts[topic] for topic in sorted(set(counts) | set(outputs.values()))},
+        "not_copied": not_copied,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="depth-estimation bag",
+        description="Run the depth node's pipeline over a rosbag2 recording and write its outputs to a new rosbag2.",
+    )
+    parser.add_argument("--model", required=True, help="checkpoint (.pt), ONNX graph (.onnx) or engine (.engine)")
+    parser.add_argument("--input", required=True, help="input rosbag2 folder (MCAP or SQLite 3), or a .mcap/.db3 file")
+    parser.add_argument("--output", required=True, help="output rosbag2 folder (must not exist)")
+    parser.add_argument("--image-topic", help="sensor_msgs Image or CompressedImage topic (default: detected)")
+    parser.add_argument("--camera-info-topic", help="CameraInfo topic (default: the one in the image's namespace)")
+    parser.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
+    parser.add_argument("--storage", choices=STORAGES, help="output storage (default: the input's)")
+    parser.add_argument("--no-copy-input", action="store_true", help="write only the outputs, not the input topics")
+    parser.add_argument("--raw-depth", action="store_true", help="also write depth/image_raw (16UC1 millimetres)")
+    parser.add_argument("--no-points", action="store_true", help="do not write depth/points")
+    parser.add_argument("--points-xyz", action="store_true", help="uncoloured cloud (xyz, point_step 16)")
+    parser.add_argument("--no-confidence", action="store_true", help="do not write depth/confidence")
+    parser.add_argument("--decimation", type=int, default=1, help="keep every n-th pixel in the cloud (default: 1)")
+    parser.add_argument("--max-range", type=float, default=0.0, help="drop cloud points beyond this many metres")
+    parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch", help="fit to the network input")
+    parser.add_argument("--output-resolution", choices=("camera", "network"), default="camera",
+                        help="depth at the camera's or the network's resolution (default: camera)")  # fmt: skip
+    parser.add_argument("--min-confidence", type=float, default=0.0, help="depth below this confidence → NaN")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    print(
+        f"wrote {summary['output']} ({summary['storage']}): {summary['frames']} frames from {summary['image_topic']} "
+        f"+ {summary['camera_info_topic']}, {summary['bad_frames']} bad, in {summary['seconds']:.1f} s "
+        f"({summary['frames_per_second']:.1f} frames/s, {summary['backend']})"
+    )
+    outputs = set(summary["output_topics"].values())
+    for topic, count in summary["topics"].items():
+        print(f"  {topic:40s} {count:6d}{'' if topic in outputs else '  (copied)'}")
+    if summary["bad_frames"]:
+        print(f"  bad frames: {summary['bad_frames']}, e.g. {summary['bad_frame_reasons'][0]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .backends.base import DependencyError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.decimation < 1:
+        parser.error(f"--decimation must be at least 1, got {args.decimation}")
+    if args.max_range < 0:
+        parser.error(f"--max-range must be non-negative (0: no limit), got {args.max_range}")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    pipeline_options = {
+        "publish_raw_depth": args.raw_depth,
+        "publish_points": not args.no_points,
+        "points_rgb": not args.points_xyz,
+        "points_decimation": args.decimation,
+        "points_max_range": args.max_range or None,
+        "publish_confidence": not args.no_confidence,
+    }
+    estimator_options = {
+        "resize": args.resize,
+        "output_resolution": args.output_resolution,
+        "min_confidence": args.min_confidence,
+    }
+    try:
+        summary = process_bag(
+            args.model,
+            args.input,
+            args.output,
+            args.image_topic,
+            args.camera_info_topic,
+            storage=args.storage,
+            copy_input=not args.no_copy_input,
+            pipeline_options=pipeline_options,
+            backend=args.backend,
+            estimator_options=estimator_options,
+            progress=not args.no_progress,
+        )
+    except (ValueError, FileNotFoundError, DependencyError) as exc:
+        print(f"depth-estimation bag: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"depth-estimation bag: interrupted; {args.output} not written", file=sys.stderr)
+        return 130
+    _print_summary(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
