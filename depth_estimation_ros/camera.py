@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
+
+from .files import load_yaml_mapping
 
 
 def _matrix(values, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -111,17 +112,7 @@ class CameraModel:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> CameraModel:
-        import yaml
-
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(f"camera info file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a ROS camera_calibration YAML mapping")
+        data = load_yaml_mapping(path, "camera info file (ROS camera_calibration YAML)")
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self) -> dict:

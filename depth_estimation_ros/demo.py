@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 MARKER = ".depth_estimation_demo"
-# A small ACAN trained on generated indoor rooms: about two minutes on a 2-core CPU.
+# A small ACAN trained on generated indoor rooms: two to three minutes on a 2-core CPU.
 TRAINING = {
     "model": {"name": "acan", "backbone": "resnet18", "num_bins": 32, "min_depth": 0.5, "max_depth": 10.0,
               "key_channels": 64, "value_channels": 128, "pool_channels": 64, "fuse_channels": 64, "dropout": 0.0},
@@ -72,8 +72,11 @@ def read_frames(bag: Path) -> dict[str, dict[tuple[int, int], object]]:
     return topics
 
 
-def previews(folder: Path, topics: dict, namespace: str, count: int = 3) -> tuple[list[dict], list[Path]]:
-    """Per-frame metrics against ground truth, and preview pictures of a few frames."""
+def previews(
+    folder: Path, topics: dict, namespace: str, constant: float, count: int = 3, zoom: int = 2
+) -> tuple[list[dict], list[dict], list[Path]]:
+    """Per-frame metrics against ground truth (of the model and of a constant ``constant`` m), and
+    preview pictures of a few frames, enlarged ``zoom`` times."""
     from .messages import depth_from_image, image_to_rgb
     from .metrics import compute_metrics
     from .pointcloud import depth_to_points
@@ -83,22 +86,26 @@ def previews(folder: Path, topics: dict, namespace: str, count: int = 3) -> tupl
     predictions, infos = topics[f"{namespace}/depth/image"], topics[f"{namespace}/depth/camera_info"]
     stamps = sorted(predictions)
     picked = set(stamps[:: max(1, len(stamps) // count)][:count])
-    rows, files = [], []
+    rows, baseline, files = [], [], []
+
+    def save(name: str, picture: np.ndarray) -> None:
+        big = cv2.resize(picture, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
+        files.append(folder / name)
+        cv2.imwrite(str(files[-1]), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+
     for index, stamp in enumerate(stamps):
         rgb, gt = image_to_rgb(images[stamp]), depth_from_image(truths[stamp])
         pred = depth_from_image(predictions[stamp])
-        row = compute_metrics(pred, np.nan_to_num(gt, nan=0.0), 1e-3, 10.0)
+        truth = np.nan_to_num(gt, nan=0.0)
+        row = compute_metrics(pred, truth, 1e-3, 10.0)
         rows.append({"frame": index, "stamp": f"{stamp[0]}.{stamp[1]:09d}", **row})
+        baseline.append(compute_metrics(np.full_like(pred, constant), truth, 1e-3, 10.0))
         if stamp in picked:
-            lo, hi = 0.5, float(np.nanmax(gt))
-            panel = side_by_side(rgb, colorize(pred, lo, hi), colorize(gt, lo, hi))
-            files.append(folder / f"preview_{index:03d}.png")
-            cv2.imwrite(str(files[-1]), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))
+            lo, hi = (float(v) for v in np.nanpercentile(gt, [2, 98]))  # one colour scale for both panels
+            save(f"preview_{index:03d}.png", side_by_side(rgb, colorize(pred, lo, hi), colorize(gt, lo, hi)))
             k = np.asarray(infos[stamp].k, dtype=np.float64).reshape(3, 3)
-            cloud = render_cloud(depth_to_points(pred, k), rgb, k)
-            files.append(folder / f"cloud_{index:03d}.png")
-            cv2.imwrite(str(files[-1]), cv2.cvtColor(cloud, cv2.COLOR_RGB2BGR))
-    return rows, files
+            save(f"cloud_{index:03d}.png", render_cloud(depth_to_points(pred, k), rgb, k))
+    return rows, baseline, files
 
 
 def run(
@@ -110,6 +117,8 @@ def run(
     epochs: int = 4,
     train_frames: int = 320,
 ) -> dict:
+    from training.datasets.synthetic import SyntheticDataset
+    from training.evaluate import median_depth
     from training.synthetic_bag import write_synthetic_bag
 
     from .bag import process_bag
@@ -132,20 +141,24 @@ def run(
     estimator = DepthEstimator(model, "auto")
     summary = process_bag(estimator, input_bag, output_bag, progress=False)
     print("[4/4] previews and metrics against the ground-truth depth topic")
-    rows, files = previews(folder, read_frames(output_bag), "/camera")
-    average = average_metrics(rows)
+    # The floor any model must beat: the best constant depth for generated rooms (their median).
+    constant = median_depth(SyntheticDataset(**TRAINING["data"]["train"]), limit=100)
+    rows, baseline, files = previews(folder, read_frames(output_bag), "/camera", constant)
+    average, floor = average_metrics(rows), average_metrics(baseline)
     report = {
         "model": model,
         "backend": estimator.backend.describe(),
         "frames": frames,
         "metrics": average,
+        "constant_baseline": {"depth_m": constant, "metrics": floor},
         "per_frame": rows,
         "bag": {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict, list))},
         "seconds": {"total": time.perf_counter() - start, "model": trained - start},
     }
     (folder / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
-    print(f"depth vs ground truth over {average['count']} frames: δ1 {average['d1']:.3f}, AbsRel "
-          f"{average['abs_rel']:.3f}, RMSE {average['rmse']:.3f} m")  # fmt: skip
+    for label, m in (("model", average), (f"constant {constant:.2f} m", floor)):
+        print(f"{label:>16s} vs ground truth over {m['count']} frames: δ1 {m['d1']:.3f}, AbsRel {m['abs_rel']:.3f}, "
+              f"RMSE {m['rmse']:.3f} m")  # fmt: skip
     print(f"wrote {folder}/: input_bag/, output_bag/, {', '.join(f.name for f in files)}, metrics.json "
           f"({report['seconds']['total']:.0f} s)")  # fmt: skip
     return report

@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
+from depth_estimation_ros.files import load_yaml_mapping
 from depth_estimation_ros.metrics import average_metrics, compute_metrics
 from depth_estimation_ros.models import build_model, load_checkpoint, save_checkpoint
 from training.augment import Augment, crop, scale, to_tensors
@@ -111,15 +112,7 @@ def apply_override(config: dict, assignment: str) -> None:
 def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> dict:
     config = DEFAULTS
     if path:
-        path = Path(path)
-        try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"config not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: a training config is a mapping of sections")
+        loaded = load_yaml_mapping(path, "training config")
         unknown = set(loaded) - set(DEFAULTS)
         if unknown:
             raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected {sorted(DEFAULTS)}")
