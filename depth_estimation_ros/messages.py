@@ -36,7 +36,14 @@ import numpy as np
 
 from .camera import CameraModel
 from .pointcloud import PackedCloud
-from .predict import depth_to_millimetres
+
+
+def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
+    """Metres (NaN invalid) → uint16 millimetres (0 invalid, saturated at 65.535 m)."""
+    valid = np.isfinite(depth) & (depth > 0)
+    mm = np.round(np.where(valid, depth, 0) * 1000)
+    return np.clip(mm, 0, 65535).astype(np.uint16)
+
 
 # encoding → (dtype, channels) for every encoding read or written here
 ENCODINGS: dict[str, tuple[np.dtype, int]] = {

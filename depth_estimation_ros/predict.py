@@ -18,19 +18,13 @@ from tqdm import tqdm
 
 from .camera import CameraModel
 from .estimator import IMAGE_SUFFIXES, DepthEstimator, DepthResult
+from .messages import depth_to_millimetres
 from .pointcloud import depth_to_points, write_ply
 from .visualize import colorize, side_by_side
 
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
-
-
-def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
-    """Metres (NaN invalid) → uint16 millimetres (0 invalid, saturated at 65.535 m)."""
-    valid = np.isfinite(depth) & (depth > 0)
-    mm = np.round(np.where(valid, depth, 0) * 1000)
-    return np.clip(mm, 0, 65535).astype(np.uint16)
 
 
 def read_rgb(path: Path) -> np.ndarray:
