@@ -198,6 +198,14 @@ class CameraModel:
             return self
         return self._affine(1 / n, 1 / n, 0.0, 0.0, math.ceil(self.width / n), math.ceil(self.height / n))
 
+    def flip_horizontal(self) -> CameraModel:
+        """The camera of the mirrored image ``image[:, ::-1]``: pixel u becomes W − 1 − u, so
+        cx' = W − 1 − cx (the focal lengths stay positive: it describes the mirrored scene)."""
+        K, P = self.K.copy(), self.P.copy()
+        K[0, 2] = self.width - 1 - K[0, 2]
+        P[0, 2] = self.width - 1 - P[0, 2]
+        return replace(self, K=K, P=P)
+
     def letterbox(self, width: int, height: int) -> tuple[CameraModel, Letterbox]:
         """Fit the image into ``width``×``height`` with one scale, centred, padding the rest."""
         scale = min(width / self.width, height / self.height)

@@ -59,6 +59,14 @@ def test_decimation_samples_every_nth_pixel_exactly(camera, points):
             camera.decimate(bad)
 
 
+def test_horizontal_flip_mirrors_the_principal_point(camera, points):
+    mirrored = camera.flip_horizontal()
+    u = project(mirrored, points * [-1, 1, 1])  # the mirrored scene
+    assert np.allclose(u[:, 0], camera.width - 1 - project(camera, points)[:, 0])
+    assert np.allclose(u[:, 1], project(camera, points)[:, 1])
+    assert mirrored.flip_horizontal().isclose(camera)
+
+
 def test_stereo_baseline_in_p_scales_with_the_focal_length():
     P = [[500, 0, 320, -50], [0, 500, 240, 0], [0, 0, 1, 0]]
     right = CameraModel(640, 480, [[500, 0, 320], [0, 500, 240], [0, 0, 1]], P=P)

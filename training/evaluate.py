@@ -20,23 +20,15 @@ from tqdm import tqdm
 from depth_estimation_ros.camera import CameraModel
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.metrics import METRICS, average_metrics, format_table
-from training.protocol import evaluate_image
-
-
-def flipped(camera: CameraModel) -> CameraModel:
-    """The camera of the horizontally mirrored image (cx → W − 1 − cx)."""
-    K, P = camera.K.copy(), camera.P.copy()
-    K[0, 2] = camera.width - 1 - K[0, 2]
-    P[0, 2] = camera.width - 1 - P[0, 2]
-    return CameraModel(camera.width, camera.height, K, P, camera.D, camera.distortion_model, camera.R, camera.frame_id)
+from training.protocol import evaluate_image, flip_tta
 
 
 def predict(estimator: DepthEstimator, image: np.ndarray, camera: CameraModel, flip: bool) -> np.ndarray:
-    depth = estimator(image, camera).depth
-    if flip:
-        mirrored = estimator(np.ascontiguousarray(image[:, ::-1]), flipped(camera)).depth[:, ::-1]
-        depth = (depth + mirrored) / 2
-    return depth
+    if not flip:
+        return estimator(image, camera).depth
+    mirrored = camera.flip_horizontal()
+    # flip_tta passes ``image`` itself, then its mirror image: give each the camera that describes it
+    return flip_tta(lambda im: estimator(im, camera if im is image else mirrored).depth, image)
 
 
 def evaluate(
