@@ -37,6 +37,15 @@ setup(
         "tensorrt": ["tensorrt>=10.0"],
         "training": ["h5py>=3.8", "scipy>=1.10", "tensorboard>=2.14"],
         "ros": ["rosbags>=0.10", "mcap>=1.1", "mcap-ros2-support>=0.5"],
+        # Genuine ROS 2 Jazzy rclpy + Fast DDS from PyPI, for machines without a ROS install (x86_64,
+        # CPython 3.10-3.12). Where ROS 2 is installed (a robot, a Jetson), source it instead.
+        "rclpy": [
+            "ros-jazzy-rclpy[fastrtps]>=7.1",
+            "ros-jazzy-sensor-msgs>=5.3",
+            "ros-jazzy-std-msgs>=5.3",
+            "ros-jazzy-diagnostic-msgs>=5.3",
+            "ros-jazzy-lifecycle-msgs>=2.0",
+        ],
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.2",
