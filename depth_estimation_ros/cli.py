@@ -12,7 +12,8 @@ from . import __version__
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run
 
-    run(args.output, args.frames, model=args.model, epochs=args.epochs, train_frames=args.train_frames)
+    run(args.output, args.frames, model=args.model, epochs=args.epochs, train_frames=args.train_frames,
+        train=args.train)  # fmt: skip
     return 0
 
 
@@ -125,11 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser("demo", help="synthetic bag -> short training -> bag processing -> previews and metrics")
+    demo = sub.add_parser(
+        "demo", help="synthetic bag -> depth_node in a ROS 2 graph -> recorded bag, previews, metrics"
+    )
     demo.add_argument("--output", default="demo_output", help="folder for the results (default: %(default)s)")
     demo.add_argument("--frames", type=int, default=24, help="frames in the synthetic sequence (default: 24)")
-    demo.add_argument("--model", help="use this model instead of training one")
-    demo.add_argument("--epochs", type=int, default=4, help="training epochs (default: 4)")
+    demo.add_argument("--model", help="use this model instead of the shipped one")
+    demo.add_argument("--train", action="store_true", help="train a small model on the CPU instead (a few minutes)")
+    demo.add_argument("--epochs", type=int, default=4, help="training epochs with --train (default: 4)")
     demo.add_argument("--train-frames", type=int, default=320, help="generated training frames (default: 320)")
     demo.set_defaults(func=_demo)
 

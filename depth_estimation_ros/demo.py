@@ -1,11 +1,15 @@
-"""``depth-estimation demo`` (``make demo``): the whole job on a built-in default, no ROS, no download.
+"""``depth-estimation demo`` (``make demo``): the whole job on a built-in default, no download.
 
 1. Generate a synthetic camera sequence (a pan through one room) as a rosbag2 with images, camera
    info and ground-truth depth on its own topic.
-2. Obtain a model: a short CPU training run of a small ACAN on other generated rooms (or ``--model``).
-3. Process the bag exactly as the ROS node would (``depth-estimation bag``).
-4. Leave in ``demo_output/``: the input and output bags, previews (input | predicted depth | ground
-   truth, and a rendering of the point cloud) and ``metrics.json`` against the ground truth.
+2. Obtain a model: the small ACAN shipped with the package (trained by the project's own training on
+   other generated rooms, docs/training.md), ``--model``, or ``--train`` for a short CPU run.
+3. Run a real ROS 2 graph (rclpy + Fast DDS, in a DDS domain of its own, this machine only): a player
+   process publishes the sequence at its rate with ``/clock``, the installed ``depth_node`` runs as
+   its own process with ``use_sim_time``, and a recorder process records its outputs (MCAP).
+4. Leave in ``demo_output/``: the input bag, the recorded output bag, the processes' logs, previews
+   (input | predicted depth | ground truth, and a rendering of the point cloud) and ``metrics.json``
+   against the ground truth.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ TRAINING = {
     "train": {"epochs": 4, "batch_size": 8, "amp": False, "clip_grad": 1.0, "log_every": 10},
 }  # fmt: skip
 SCENE_SEED = 3_000_000  # a room no training frame comes from
+SHIPPED_MODEL = Path(__file__).parent / "data" / "demo_acan.pt"
+NAMESPACE = "/camera"
+OUTPUT_TYPES = {
+    "depth/image": "sensor_msgs/msg/Image",
+    "depth/camera_info": "sensor_msgs/msg/CameraInfo",
+    "depth/points": "sensor_msgs/msg/PointCloud2",
+    "depth/confidence": "sensor_msgs/msg/Image",
+}
 
 
 def prepare(output: Path) -> Path:
@@ -55,21 +67,53 @@ def train_model(folder: Path, epochs: int, frames: int) -> Path:
     return folder / "best.pt"
 
 
-def read_frames(bag: Path) -> dict[str, dict[tuple[int, int], object]]:
-    """Messages of the output bag by topic and header stamp."""
+def read_frames(*bags: Path) -> dict[str, dict[tuple[int, int], object]]:
+    """Messages of the bags by topic and header stamp."""
     from rosbags.rosbag2 import Reader
 
     from .bag import typestore_for
 
     store = typestore_for()
     topics: dict[str, dict] = {}
-    with Reader(bag) as reader:
-        for connection, _, raw in reader.messages():
-            msg = store.deserialize_cdr(raw, connection.msgtype)
-            if hasattr(msg, "header"):
-                stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
-                topics.setdefault(connection.topic, {})[stamp] = msg
+    for bag in bags:
+        with Reader(bag) as reader:
+            for connection, _, raw in reader.messages():
+                msg = store.deserialize_cdr(raw, connection.msgtype)
+                if hasattr(msg, "header"):
+                    stamp = (msg.header.stamp.sec, msg.header.stamp.nanosec)
+                    topics.setdefault(connection.topic, {})[stamp] = msg
     return topics
+
+
+def run_graph(folder: Path, input_bag: Path, output_bag: Path, model: str) -> dict:
+    """Play ``input_bag`` into the real node and record its outputs into ``output_bag``.
+
+    Returns the recorder's message counts and the node's last diagnostics values."""
+    from .graph import depth_node, isolated_env, python_module
+    from .recorder import READY
+
+    env = isolated_env()
+    topics = [f"{NAMESPACE}/{t}:{m}" for t, m in OUTPUT_TYPES.items()] + [
+        "/diagnostics:diagnostic_msgs/msg/DiagnosticArray"
+    ]
+    recorder = python_module(env, folder / "recorder.log", "depth_estimation_ros.recorder", str(output_bag),
+                             "--topics", *topics, "--idle", "3", "--timeout", "240")  # fmt: skip
+    node = depth_node(env, folder / "node.log", "-r", f"__ns:={NAMESPACE}", "-r", "image:=image_raw",
+                      "-p", f"model:={model}", "-p", "use_sim_time:=true")  # fmt: skip
+    try:
+        recorder.wait_for_line(READY, timeout=120)  # the node is active and every output is matched
+        player = python_module(env, folder / "player.log", "depth_estimation_ros.player", str(input_bag),
+                               "--wait-for", f"{NAMESPACE}/image_raw", f"{NAMESPACE}/camera_info")  # fmt: skip
+        if player.wait(240) != 0:
+            raise RuntimeError(f"the bag player failed:\n{player.output}")
+        if recorder.wait(240) != 0:
+            raise RuntimeError(f"the recorder failed:\n{recorder.output}")
+    finally:
+        status = node.stop()
+        recorder.stop()
+    if status != 0:
+        raise RuntimeError(f"depth_node exited with status {status}:\n{node.output}")
+    return {"node_exit_status": status, "logs": [p.name for p in sorted(folder.glob("*.log"))]}
 
 
 def previews(
@@ -83,7 +127,7 @@ def previews(
     from .visualize import colorize, render_cloud, side_by_side
 
     images, truths = topics[f"{namespace}/image_raw"], topics[f"{namespace}/depth_gt"]
-    predictions, infos = topics[f"{namespace}/depth/image"], topics[f"{namespace}/depth/camera_info"]
+    predictions, infos = topics.get(f"{namespace}/depth/image", {}), topics.get(f"{namespace}/depth/camera_info", {})
     stamps = sorted(predictions)
     picked = set(stamps[:: max(1, len(stamps) // count)][:count])
     rows, baseline, files = [], [], []
@@ -116,13 +160,12 @@ def run(
     model: str | None = None,
     epochs: int = 4,
     train_frames: int = 320,
+    train: bool = False,
 ) -> dict:
     from training.datasets.synthetic import SyntheticDataset
     from training.evaluate import median_depth
     from training.synthetic_bag import write_synthetic_bag
 
-    from .bag import process_bag
-    from .estimator import DepthEstimator
     from .metrics import average_metrics
 
     start = time.perf_counter()
@@ -130,35 +173,37 @@ def run(
     input_bag = folder / "input_bag"
     print(f"[1/4] writing a synthetic camera sequence ({frames} frames, {width}x{height}) to {input_bag}")
     write_synthetic_bag(input_bag, frames=frames, kind="indoor", height=height, width=width, seed=SCENE_SEED)
-    if model is None:
+    if model is None and (train or not SHIPPED_MODEL.is_file()):
         print(f"[2/4] training a small ACAN on {train_frames} other generated rooms for {epochs} epochs (CPU)")
         model = str(train_model(folder / "model", epochs, train_frames))
     else:
+        model = str(model or SHIPPED_MODEL)
         print(f"[2/4] using the model {model}")
     trained = time.perf_counter()
     output_bag = folder / "output_bag"
-    print(f"[3/4] processing the bag as the ROS node would: {output_bag}")
-    estimator = DepthEstimator(model, "auto")
-    summary = process_bag(estimator, input_bag, output_bag, progress=False)
+    print(f"[3/4] playing the sequence into depth_node in a ROS 2 graph, recording its outputs to {output_bag}")
+    graph = run_graph(folder, input_bag, output_bag, model)
     print("[4/4] previews and metrics against the ground-truth depth topic")
     # The floor any model must beat: the best constant depth for generated rooms (their median).
     constant = median_depth(SyntheticDataset(**TRAINING["data"]["train"]), limit=100)
-    rows, baseline, files = previews(folder, read_frames(output_bag), "/camera", constant)
+    rows, baseline, files = previews(folder, read_frames(input_bag, output_bag), NAMESPACE, constant)
+    if not rows:
+        raise RuntimeError(f"the node published no depth image; see {folder / 'node.log'}")
     average, floor = average_metrics(rows), average_metrics(baseline)
     report = {
         "model": model,
-        "backend": estimator.backend.describe(),
         "frames": frames,
+        "frames_published": len(rows),
         "metrics": average,
         "constant_baseline": {"depth_m": constant, "metrics": floor},
         "per_frame": rows,
-        "bag": {k: v for k, v in summary.items() if isinstance(v, (int, float, str, dict, list))},
+        "graph": graph,
         "seconds": {"total": time.perf_counter() - start, "model": trained - start},
     }
     (folder / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
     for label, m in (("model", average), (f"constant {constant:.2f} m", floor)):
         print(f"{label:>16s} vs ground truth over {m['count']} frames: δ1 {m['d1']:.3f}, AbsRel {m['abs_rel']:.3f}, "
               f"RMSE {m['rmse']:.3f} m")  # fmt: skip
-    print(f"wrote {folder}/: input_bag/, output_bag/, {', '.join(f.name for f in files)}, metrics.json "
+    print(f"wrote {folder}/: input_bag/, output_bag/, {', '.join(f.name for f in files)}, metrics.json, *.log "
           f"({report['seconds']['total']:.0f} s)")  # fmt: skip
     return report

@@ -6,22 +6,18 @@ node's outputs: ``depth/image`` (32FC1 m, NaN invalid), ``depth/image_raw`` (16U
 PointCloud2) and ``depth/confidence``, each with the input image's stamp and frame_id. A bad frame
 raises :class:`BadFrame` with the reason; the caller logs it and goes on.
 
-:class:`CameraInfoPairing` pairs each image with the CameraInfo of the same stamp, else the latest.
-:class:`LatestFrameSlot` is the one-slot handoff between the subscription callback and the
-inference thread: a new frame replaces an unprocessed one (counted as dropped), so output is never
-stale and memory stays bounded. :class:`PipelineStats` feeds /diagnostics.
+:class:`CameraInfoPairing` pairs each image with the CameraInfo of the same stamp, else a recent one
+of the same frame. The node's threading lives in :mod:`.worker`.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
-import numpy as np
 
 from .estimator import DepthEstimator
 from .messages import (
@@ -134,11 +130,17 @@ class DepthPipeline:
 
 
 class CameraInfoPairing:
-    """Keeps recent CameraInfo messages; an image gets the one with its stamp, else the latest."""
+    """Keeps recent CameraInfo messages and finds the one that describes an image.
 
-    def __init__(self, keep: int = 30):
+    An image gets the CameraInfo of its own stamp, else the latest one, provided that one is of the
+    image's frame_id (or has none) and not more than ``max_age`` seconds older than the image by
+    stamp (``max_age`` 0: same stamp only). A new camera without CameraInfo therefore never gets
+    the intrinsics of another one.
+    """
+
+    def __init__(self, keep: int = 30, max_age: float = 1.0):
         self.recent: OrderedDict[tuple[int, int], Any] = OrderedDict()
-        self.keep = keep
+        self.keep, self.max_age = keep, max_age
         self.latest = None
 
     def add(self, info) -> None:
@@ -148,128 +150,36 @@ class CameraInfoPairing:
             self.recent.popitem(last=False)
         self.latest = info
 
-    def match(self, image) -> tuple[Any, bool]:
-        """(CameraInfo or None, whether its stamp equals the image's)."""
-        exact = self.recent.get(stamp_of(image))
-        return (exact, True) if exact is not None else (self.latest, False)
+    def clear(self) -> None:
+        self.recent.clear()
+        self.latest = None
+
+    def match(self, image) -> tuple[Any, str]:
+        """(CameraInfo or None, note): the note is empty for a same-stamp match, else says which
+        CameraInfo was used instead, or why none could be."""
+        stamp = stamp_of(image)
+        exact = self.recent.get(stamp)
+        if exact is not None and _same_frame(exact, image):
+            return exact, ""
+        latest = self.latest
+        if latest is None:
+            return None, "no CameraInfo received yet"
+        if not _same_frame(latest, image):
+            return None, (f"the latest CameraInfo is of frame {latest.header.frame_id!r}, the image of "
+                          f"{image.header.frame_id!r}")  # fmt: skip
+        age = _seconds(stamp) - _seconds(stamp_of(latest))
+        if abs(age) > self.max_age:
+            return None, (f"the latest CameraInfo (stamp {_seconds(stamp_of(latest)):.3f}) is {age:+.3f} s from the "
+                          f"image (stamp {_seconds(stamp):.3f}); camera_info_max_age is {self.max_age} s")  # fmt: skip
+        return (
+            latest,
+            f"CameraInfo of stamp {_seconds(stamp_of(latest)):.3f} used for the image of {_seconds(stamp):.3f}",
+        )
 
 
-class LatestFrameSlot:
-    """One-slot handoff: ``put`` never blocks and replaces an unprocessed item; ``take`` waits."""
-
-    def __init__(self):
-        self._item = None
-        self._ready = threading.Condition()
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, item) -> bool:
-        """Offer the newest item; returns True if it replaced (dropped) an unprocessed one."""
-        with self._ready:
-            replaced = self._item is not None
-            self.dropped += replaced
-            self._item = item
-            self._ready.notify()
-            return replaced
-
-    def take(self, timeout: float | None = None):
-        """The newest item (None on timeout or after close); the slot is empty afterwards."""
-        with self._ready:
-            self._ready.wait_for(lambda: self._item is not None or self._closed, timeout)
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        with self._ready:
-            self._closed = True
-            self._ready.notify_all()
+def _same_frame(info, image) -> bool:
+    return not info.header.frame_id or info.header.frame_id == image.header.frame_id
 
 
-class FrameWorker:
-    """The inference thread: takes the newest (image, CameraInfo) from the slot, runs the pipeline,
-    hands the output to ``publish``; bad frames go to ``on_bad_frame`` and the loop goes on."""
-
-    def __init__(self, pipeline: DepthPipeline, publish, on_bad_frame=None, compressed: bool = False):
-        self.pipeline, self.publish, self.compressed = pipeline, publish, compressed
-        self.on_bad_frame = on_bad_frame or (lambda reason: None)
-        self.slot = LatestFrameSlot()
-        self.stats = PipelineStats()
-        self._thread: threading.Thread | None = None
-
-    def offer(self, image, camera_info) -> None:
-        """Called from the subscription callback: never blocks."""
-        self.stats.on_received()
-        self.slot.put((image, camera_info))
-
-    def start(self) -> None:
-        self.slot = LatestFrameSlot()
-        self._thread = threading.Thread(target=self._run, name="depth-inference", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self.slot.close()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            item = self.slot.take()
-            if item is None:  # closed
-                return
-            try:
-                output = self.pipeline.process(*item, compressed=self.compressed)
-            except BadFrame as exc:
-                self.stats.on_bad_frame(str(exc))
-                self.on_bad_frame(str(exc))
-                continue
-            self.publish(output)
-            self.stats.on_published(output.timings)
-
-
-class PipelineStats:
-    """Rates and latencies over a sliding window, as key/value pairs for diagnostic_msgs."""
-
-    def __init__(self, window: float = 5.0):
-        self.window = window
-        self.received: deque[float] = deque()
-        self.published: deque[float] = deque()
-        self.latency: dict[str, deque[tuple[float, float]]] = {}
-        self.bad_frames = 0
-        self.last_error = ""
-
-    def _trim(self, times: deque, now: float) -> None:
-        while times and times[0] < now - self.window:
-            times.popleft()
-
-    def on_received(self, now: float | None = None) -> None:
-        self.received.append(time.monotonic() if now is None else now)
-
-    def on_published(self, timings: dict[str, float], now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        self.published.append(now)
-        for stage, seconds in timings.items():
-            self.latency.setdefault(stage, deque()).append((now, seconds))
-
-    def on_bad_frame(self, reason: str) -> None:
-        self.bad_frames += 1
-        self.last_error = reason
-
-    def summary(self, dropped: int, now: float | None = None) -> dict[str, str]:
-        now = time.monotonic() if now is None else now
-        for times in (self.received, self.published):
-            self._trim(times, now)
-        values = {
-            "input rate (Hz)": f"{len(self.received) / self.window:.2f}",
-            "output rate (Hz)": f"{len(self.published) / self.window:.2f}",
-            "dropped frames": str(dropped),
-            "bad frames": str(self.bad_frames),
-        }
-        for stage, samples in self.latency.items():
-            while samples and samples[0][0] < now - self.window:
-                samples.popleft()
-            if samples:
-                values[f"{stage} latency (ms)"] = f"{1000 * float(np.mean([s for _, s in samples])):.1f}"
-        if self.last_error:
-            values["last bad frame"] = self.last_error
-        return values
+def _seconds(stamp: tuple[int, int]) -> float:
+    return stamp[0] + stamp[1] * 1e-9

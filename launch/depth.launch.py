@@ -3,45 +3,61 @@
     ros2 launch depth_estimation_ros depth.launch.py model:=/path/model.engine \\
         image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
 
-With autostart:=true (the default) the node is configured (parameters checked, model loaded) and
-then activated (topics created) by this launch file. With autostart:=false it stays unconfigured
-for a lifecycle manager or `ros2 lifecycle set <node> configure` / `activate`.
+The node starts itself (its ``autostart`` parameter, true by default: configure, then activate), the
+same way as under ``ros2 run``; with autostart:=false it stays unconfigured for a lifecycle manager
+or ``ros2 lifecycle set <node> configure`` / ``activate``. The launch file never drives transitions
+itself, so the node is never configured twice.
 
-The parameters come from params_file (default: the installed config/depth.yaml); the model,
-backend and use_sim_time arguments override it.
+The parameters come from params_file (default: the installed config/depth.yaml). The model,
+backend, use_sim_time and autostart arguments override the file only when given on the command line
+(their default, an empty string, leaves the file's value).
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, EmitEvent, LogInfo, RegisterEventHandler
-from launch.conditions import IfCondition
-from launch.events import matches_action
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode
-from launch_ros.event_handlers import OnStateTransition
-from launch_ros.events.lifecycle import ChangeState
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
-from lifecycle_msgs.msg import Transition
+
+# Launch arguments that override the params file when given, with the parameter's type: typed
+# explicitly so that a path or name stays a string whatever YAML would make of it.
+OVERRIDES = {"model": str, "backend": str, "use_sim_time": bool, "autostart": bool}
+
+
+def depth_node(context):
+    overrides = {
+        name: ParameterValue(value, value_type=kind)
+        for name, kind in OVERRIDES.items()
+        if (value := LaunchConfiguration(name).perform(context)) != ""
+    }
+    image_topic = LaunchConfiguration("image_topic")
+    return [
+        LifecycleNode(
+            package="depth_estimation_ros",
+            executable="depth_node",
+            name=LaunchConfiguration("node_name"),
+            namespace=LaunchConfiguration("namespace"),
+            output="screen",
+            parameters=[LaunchConfiguration("params_file"), overrides],
+            # image/compressed follows image inside the node (image_transport's convention).
+            remappings=[("image", image_topic), ("camera_info", LaunchConfiguration("camera_info_topic"))],
+        )
+    ]
 
 
 def generate_launch_description():
-    model = LaunchConfiguration("model")
-    backend = LaunchConfiguration("backend")
-    params_file = LaunchConfiguration("params_file")
-    namespace = LaunchConfiguration("namespace")
-    image_topic = LaunchConfiguration("image_topic")
-    camera_info_topic = LaunchConfiguration("camera_info_topic")
-    use_sim_time = LaunchConfiguration("use_sim_time")
-    autostart = LaunchConfiguration("autostart")
-    node_name = LaunchConfiguration("node_name")
-
+    from_file = " Empty (the default): the params file's value."
     arguments = [
         DeclareLaunchArgument(
             "model",
-            description="Model file: checkpoint (.pt), ONNX graph (.onnx) or TensorRT engine (.engine).",
+            default_value="",
+            description="Model file: checkpoint (.pt), ONNX graph (.onnx) or TensorRT engine (.engine)." + from_file,
         ),
         DeclareLaunchArgument(
-            "backend", default_value="auto", description="Inference backend: auto, tensorrt, onnxruntime or torch."
+            "backend",
+            default_value="",
+            description="Inference backend: auto, tensorrt, onnxruntime or torch." + from_file,
         ),
         DeclareLaunchArgument(
             "params_file",
@@ -58,65 +74,13 @@ def generate_launch_description():
             description="CameraInfo topic of the camera image.",
         ),
         DeclareLaunchArgument(
-            "use_sim_time", default_value="false", description="Use /clock (set true when playing a bag)."
+            "use_sim_time", default_value="", description="Use /clock (true when playing a bag)." + from_file
         ),
         DeclareLaunchArgument(
             "autostart",
-            default_value="true",
-            description="Configure and activate the node at start; false leaves it to a lifecycle manager.",
+            default_value="",
+            description="Configure and activate at start; false leaves it to a lifecycle manager." + from_file,
         ),
         DeclareLaunchArgument("node_name", default_value="depth_estimation", description="Name of the node."),
     ]
-
-    depth_node = LifecycleNode(
-        package="depth_estimation_ros",
-        executable="depth_node",
-        name=node_name,
-        namespace=namespace,
-        output="screen",
-        parameters=[
-            params_file,
-            {
-                # Typed explicitly: a path or name must stay a string whatever YAML would make of it.
-                "model": ParameterValue(model, value_type=str),
-                "backend": ParameterValue(backend, value_type=str),
-                "use_sim_time": ParameterValue(use_sim_time, value_type=bool),
-            },
-        ],
-        remappings=[
-            ("image", image_topic),
-            ("camera_info", camera_info_topic),
-            ("image/compressed", [image_topic, "/compressed"]),
-        ],
-    )
-
-    # unconfigured -> inactive: load the model.
-    configure = EmitEvent(
-        event=ChangeState(
-            lifecycle_node_matcher=matches_action(depth_node),
-            transition_id=Transition.TRANSITION_CONFIGURE,
-        ),
-        condition=IfCondition(autostart),
-    )
-
-    # inactive -> active once configuring succeeded. Only after *configuring*, so that a later
-    # `ros2 lifecycle set ... deactivate` (active -> inactive) is not undone.
-    activate_when_configured = RegisterEventHandler(
-        OnStateTransition(
-            target_lifecycle_node=depth_node,
-            start_state="configuring",
-            goal_state="inactive",
-            entities=[
-                LogInfo(msg="depth node configured; activating it."),
-                EmitEvent(
-                    event=ChangeState(
-                        lifecycle_node_matcher=matches_action(depth_node),
-                        transition_id=Transition.TRANSITION_ACTIVATE,
-                    )
-                ),
-            ],
-        ),
-        condition=IfCondition(autostart),
-    )
-
-    return LaunchDescription([*arguments, depth_node, activate_when_configured, configure])
+    return LaunchDescription([*arguments, OpaqueFunction(function=depth_node)])

@@ -1,69 +1,215 @@
-"""The rclpy node itself: runs where ROS 2 is installed, skipped cleanly elsewhere (rclpy is not on PyPI)."""
+"""The installed ``depth_node`` as its own process, driven the way a lifecycle manager, a camera and
+a consumer would drive it: through lifecycle and parameter services and topics (rclpy + Fast DDS).
+This test process plays those three roles in its own DDS domain."""
 
+import signal
 import time
 
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip("rclpy")
+rclpy = pytest.importorskip("rclpy", reason="the node tests need rclpy (make test's environment has it)")
 
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
-from rclpy.lifecycle import TransitionCallbackReturn  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
+from lifecycle_msgs.msg import Transition  # noqa: E402
+from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
+from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
+from ros_graph import depth_node, diagnostic_values, isolated_env  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
 from depth_estimation_ros.camera import CameraModel  # noqa: E402
 from depth_estimation_ros.messages import MessageTypes, camera_info_msg, header, image_msg  # noqa: E402
 
+NODE = "/depth_estimation"
+CAMERA = CameraModel.from_intrinsics(120.0, 120.0, 79.5, 59.5, 160, 120, frame_id="cam")
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class Graph:
+    """The test's own participant: lifecycle manager, camera and consumer."""
+
+    def __init__(self, env):
+        rclpy.init(domain_id=int(env["ROS_DOMAIN_ID"]))
+        self.node = rclpy.create_node("test_graph")
+        self.types = MessageTypes.from_rclpy()
+        self.received: dict[str, list] = {}
+        self.diagnostics: list = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+
+    def close(self):
+        self.node.destroy_node()
+        rclpy.shutdown()
+
+    def spin_until(self, predicate, timeout=30.0, what="a condition"):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            rclpy.spin_once(self.node, timeout_sec=0.05)
+
+    def call(self, service_type, name, request):
+        client = self.node.create_client(service_type, name)
+        self.spin_until(lambda: client.service_is_ready(), what=f"service {name}")
+        future = client.call_async(request)
+        self.spin_until(future.done, what=f"reply of {name}")
+        self.node.destroy_client(client)
+        return future.result()
+
+    def state(self) -> str:
+        return self.call(GetState, f"{NODE}/get_state", GetState.Request()).current_state.label
+
+    def transition(self, transition_id: int) -> bool:
+        return self.call(
+            ChangeState, f"{NODE}/change_state", ChangeState.Request(transition=Transition(id=transition_id))
+        ).success
+
+    def set_parameter(self, name, value):
+        request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        return self.call(SetParameters, f"{NODE}/set_parameters", request).results[0]
+
+    def subscribe(self, topic, kind, qos=RELIABLE):
+        messages = self.received.setdefault(topic, [])
+        return self.node.create_subscription(kind, topic, messages.append, qos)
+
+    def feed(self, camera, info, image, camera_info, until, what="output"):
+        """Publish the frame (again every 0.5 s: the first may precede discovery) until ``until()``."""
+        deadline = time.monotonic() + 30
+        while not until():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            info.publish(camera_info)
+            camera.publish(image)
+            resend = time.monotonic() + 0.5
+            while not until() and time.monotonic() < resend:
+                rclpy.spin_once(self.node, timeout_sec=0.05)
+
+    def status(self):
+        """The latest diagnostics status (None before the first)."""
+        return self.diagnostics[-1].status[0] if self.diagnostics else None
+
+    def values(self) -> dict[str, str]:
+        return diagnostic_values(self.diagnostics[-1]) if self.diagnostics else {}
+
 
 @pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
+def graph(monkeypatch):
+    env = isolated_env()
+    monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    g = Graph(env)
+    g.env = env
+    yield g
+    g.close()
 
 
-def make_node(model, **overrides):
-    from depth_estimation_ros.node import DepthNode
-
-    params = {"model": str(model), "backend": "onnxruntime", **overrides}
-    return DepthNode(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()])
-
-
-def test_configure_rejects_a_missing_model(ros, tmp_path):
-    node = make_node(tmp_path / "missing.onnx")
-    assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
-    node.destroy_node()
+def frame(graph, sec, *, encoding="rgb8", frame_id="cam", nanosec=0):
+    rgb = np.random.default_rng(sec).integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    h = header(sec, 0, frame_id, graph.types)
+    h.stamp.nanosec = nanosec
+    image = image_msg(rgb, "rgb8", h, graph.types)
+    image.encoding = encoding
+    return image, camera_info_msg(CAMERA, h, graph.types)
 
 
-def test_node_publishes_metric_depth_cloud_and_camera_info_with_the_input_stamp(ros, deployed):
-    node = make_node(deployed["acan"][1])
-    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
-    assert node.trigger_activate() == TransitionCallbackReturn.SUCCESS
-    feeder = rclpy.create_node("feeder")
-    types = MessageTypes.from_rclpy()
-    camera = CameraModel.from_intrinsics(120.0, 120.0, 79.5, 59.5, 160, 120, frame_id="cam")
-    image_pub = feeder.create_publisher(Image, "image", qos_profile_sensor_data)
-    info_pub = feeder.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
-    received = {}
-    for topic, kind in (("depth/image", Image), ("depth/camera_info", CameraInfo), ("depth/points", PointCloud2)):
-        feeder.create_subscription(kind, topic, lambda msg, t=topic: received.setdefault(t, msg), 10)
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    executor.add_node(feeder)
-    h = header(1_700_000_042, 7, "cam", types)
-    rgb = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    deadline = time.monotonic() + 30
-    while len(received) < 3 and time.monotonic() < deadline:
-        info_pub.publish(camera_info_msg(camera, h, types))
-        image_pub.publish(image_msg(rgb, "rgb8", h, types))
-        executor.spin_once(timeout_sec=0.1)
-    assert set(received) == {"depth/image", "depth/camera_info", "depth/points"}
-    for msg in received.values():
-        assert (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id) == (1_700_000_042, 7, "cam")
-    assert received["depth/image"].encoding == "32FC1"
-    assert (received["depth/camera_info"].width, received["depth/camera_info"].height) == (160, 120)
-    node.trigger_deactivate()
-    node.destroy_node()
-    feeder.destroy_node()
+def test_lifecycle_parameters_and_bad_frames_through_services_of_the_node_process(graph, deployed, tmp_path):
+    node = depth_node(graph.env, tmp_path / "node.log", "-r", "image:=/cam/color",
+                      "-p", f"model:={deployed['acan'][1]}", "-p", "autostart:=false",
+                      "-p", "diagnostics_period:=0.2")  # fmt: skip
+    try:
+        assert graph.state() == "unconfigured"
+        assert "autostart is false: waiting for a lifecycle manager" in node.output
+        # An invalid transition is refused and the process lives on.
+        assert graph.transition(Transition.TRANSITION_ACTIVATE) is False
+        assert graph.state() == "unconfigured"
+        # Bad values are refused with a reason naming them; nothing is accepted and ignored.
+        for name, value, reason in [
+            ("backend", "nonsense", "must be one of"),
+            ("min_confidence", float("nan"), "out of range"),
+            ("min_confidence", 2.0, "out of range"),
+            ("points_decimation", 0, "out of range"),
+            ("points_decimation", 2.5, "type"),
+        ]:
+            result = graph.set_parameter(name, value)
+            assert not result.successful, (name, value)
+            assert reason in result.reason, (name, value, result.reason)
+
+        assert graph.transition(Transition.TRANSITION_CONFIGURE)
+        assert graph.transition(Transition.TRANSITION_ACTIVATE)
+        assert graph.state() == "active"
+        result = graph.set_parameter("backend", "torch")  # configure-time: refused while configured
+        assert not result.successful
+        assert "takes effect at configure" in result.reason
+
+        camera = graph.node.create_publisher(Image, "/cam/color", RELIABLE)
+        info = graph.node.create_publisher(CameraInfo, "/camera_info", RELIABLE)
+        graph.subscribe("/depth/image", Image)
+        graph.subscribe("/depth/points", PointCloud2)
+
+        depth = graph.received["/depth/image"]
+        good, good_info = frame(graph, 100)
+        graph.feed(camera, info, good, good_info, until=lambda: bool(depth), what="a depth image")
+
+        # Faults: a bad encoding, a CameraInfo of another frame, a stamp out of range; each is
+        # either processed or counted with its reason, and the node goes on with the next frame.
+        def bad_frames():
+            return int(graph.values().get("bad frames", 0))
+
+        for sec, bad, bad_info in [(101, *frame(graph, 101, encoding="bgr16")),
+                                   (103, *frame(graph, 103, nanosec=1_500_000_000))]:  # fmt: skip
+            before = bad_frames()
+            info.publish(bad_info)
+            camera.publish(bad)
+            graph.spin_until(lambda s=sec, b=before: bad_frames() > b or depth[-1].header.stamp.sec == s,
+                             what=f"frame {sec} to be handled")  # fmt: skip
+        # An image whose only CameraInfo is of another frame waits for one of its own; the next
+        # image finds it still waiting, and it is skipped.
+        info.publish(frame(graph, 102, frame_id="other")[1])
+        camera.publish(frame(graph, 102)[0])
+        graph.feed(camera, info, *frame(graph, 104), until=lambda: depth[-1].header.stamp.sec == 104)
+        graph.spin_until(lambda: "bad frames (no CameraInfo)" in graph.values(), what="frame 102 to be skipped")
+        assert bad_frames() >= 2
+        assert "last bad frame" in graph.values()
+        assert graph.status().level == DiagnosticStatus.OK
+        assert graph.values()["input QoS"] == "reliable"  # auto: matched the reliable camera
+
+        # A live parameter takes effect from the next frame: no more clouds, the topic is gone.
+        assert graph.set_parameter("publish_points", False).successful
+        graph.spin_until(lambda: graph.node.count_publishers("/depth/points") == 0, what="depth/points to go")
+        points = len(graph.received["/depth/points"])
+        count = len(depth)
+        graph.feed(camera, info, *frame(graph, 105), until=lambda: len(depth) > count)
+        assert len(graph.received["/depth/points"]) == points
+
+        # Cleanup forgets the camera: an image without a CameraInfo afterwards is skipped, not
+        # published with the old intrinsics.
+        for transition in (Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_CLEANUP,
+                           Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):  # fmt: skip
+            assert graph.transition(transition), transition
+        count = len(depth)
+        graph.spin_until(lambda: camera.get_subscription_count() > 0, what="the node to subscribe again")
+        camera.publish(frame(graph, 106)[0])  # held for a CameraInfo of its stamp ...
+        camera.publish(frame(graph, 107)[0])  # ... which never came: skipped, counted
+        graph.spin_until(lambda: graph.values().get("bad frames (no CameraInfo)") == "1", what="the lone frame")
+        assert len(depth) == count
+    finally:
+        assert node.stop(signal.SIGTERM) == 0, node.output
+    assert "Traceback" not in node.output, node.output
+
+
+def test_diagnostics_warn_without_input_and_on_incompatible_qos_and_compressed_follows_image(graph, deployed, tmp_path):
+    node = depth_node(graph.env, tmp_path / "node.log", "-r", "image:=/cam/color",
+                      "-p", f"model:={deployed['acan'][1]}", "-p", "use_compressed:=true",
+                      "-p", "input_timeout:=0.3", "-p", "diagnostics_period:=0.2",
+                      "-p", "output_reliability:=best_effort")  # fmt: skip
+    try:
+        # image_transport's convention: image/compressed follows the remapping of image.
+        graph.spin_until(lambda: graph.node.count_publishers("/depth/image") > 0, what="the node to be active")
+        assert graph.node.get_subscriptions_info_by_topic("/cam/color/compressed")
+        graph.spin_until(lambda: "no input" in getattr(graph.status(), "message", ""), what="a no-input warning")
+        assert graph.status().level == DiagnosticStatus.WARN
+        # A reliable consumer of a best-effort output gets nothing: the node says so.
+        graph.subscribe("/depth/image", Image, RELIABLE)
+        graph.spin_until(lambda: "incompatible QoS" in graph.status().message, what="an incompatible-QoS warning")
+        assert graph.status().level == DiagnosticStatus.WARN
+    finally:
+        assert node.stop(signal.SIGINT) == 0, node.output
+    assert "Traceback" not in node.output, node.output

@@ -27,17 +27,19 @@ PARAMS_FILE = ROOT / "config" / "depth.yaml"
 ROS_DOC = ROOT / "docs" / "ros.md"
 EXECUTABLES = ("depth_node", "depth-estimation")
 
-# Launch arguments with literal defaults; "model" has none (required), "params_file" is a substitution.
+# Launch arguments with literal defaults ("" for those that override the params file only when
+# given); "params_file" is a substitution.
 LAUNCH_DEFAULTS = {
-    "backend": "auto",
+    "model": "",
+    "backend": "",
     "namespace": "",
     "image_topic": "/camera/image_raw",
     "camera_info_topic": "/camera/camera_info",
-    "use_sim_time": "false",
-    "autostart": "true",
+    "use_sim_time": "",
+    "autostart": "",
     "node_name": "depth_estimation",
 }
-LAUNCH_ARGUMENTS = {"model", "params_file", *LAUNCH_DEFAULTS}
+LAUNCH_ARGUMENTS = {"params_file", *LAUNCH_DEFAULTS}
 
 # Top-level modules that only a ROS installation provides (besides *_msgs, *_srvs, *_interfaces).
 ROS_MODULES = {
@@ -159,7 +161,7 @@ def test_package_xml_exec_depends_cover_every_ros_package_the_node_and_launch_fi
     for path in sources:
         for name in ros_imports(path):
             imported.setdefault(name, []).append(str(path.relative_to(ROOT)))
-    assert {"launch", "launch_ros", "lifecycle_msgs"} <= set(imported)  # the scan sees the launch file
+    assert {"launch", "launch_ros"} <= set(imported)  # the scan sees the launch file
     missing = {name: files for name, files in imported.items() if name not in exec_depends}
     assert not missing, f"imported but not an <exec_depend> in package.xml: {missing}"
 
@@ -218,7 +220,6 @@ def test_launch_file_declares_the_documented_arguments_and_defaults():
         assert keyword(call, "description") is not None, f"launch argument {name} has no description"
         declared[name] = keyword(call, "default_value")
     assert set(declared) == LAUNCH_ARGUMENTS
-    assert declared["model"] is None, "model has no sensible default: launching without it must fail at once"
     for name, default in LAUNCH_DEFAULTS.items():
         assert ast.literal_eval(declared[name]) == default, name
     params_default = ast.unparse(declared["params_file"])
@@ -227,20 +228,23 @@ def test_launch_file_declares_the_documented_arguments_and_defaults():
     assert "'depth.yaml'" in params_default
 
 
-def test_launch_file_starts_the_lifecycle_node_with_params_and_camera_remappings():
+def test_launch_file_starts_the_lifecycle_node_with_params_overrides_only_when_given_and_remappings():
     node = launch_node_call()
     assert keyword_literal(node, "package") == PACKAGE
     assert keyword_literal(node, "executable") == "depth_node"
     remapped = {ast.literal_eval(pair.elts[0]) for pair in keyword(node, "remappings").elts}
-    assert remapped == {"image", "camera_info", "image/compressed"}
-    parameters = keyword(node, "parameters").elts
-    assert ast.unparse(parameters[0]) == "params_file"  # the file first, so the overrides win
-    assert {ast.literal_eval(k) for k in parameters[1].keys} == {"model", "backend", "use_sim_time"}
-    transitions = {ast.unparse(keyword(call, "transition_id")) for call in launch_calls("ChangeState")}
-    assert transitions == {"Transition.TRANSITION_CONFIGURE", "Transition.TRANSITION_ACTIVATE"}
-    (handler,) = launch_calls("OnStateTransition")
-    assert keyword_literal(handler, "goal_state") == "inactive"
-    assert keyword_literal(handler, "start_state") == "configuring"  # not after a deactivate
+    assert remapped == {"image", "camera_info"}  # image/compressed follows image inside the node
+    parameters = ast.unparse(keyword(node, "parameters"))
+    assert parameters == "[LaunchConfiguration('params_file'), overrides]"  # the file first, so overrides win
+    tree = ast.parse(LAUNCH_FILE.read_text(encoding="utf-8"))
+    (overrides,) = [
+        n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "OVERRIDES"
+    ]
+    assert set(ast.literal_eval(k) for k in overrides.keys) == {"model", "backend", "use_sim_time", "autostart"}
+    assert "!= ''" in ast.unparse(tree), "an override applies only when its argument is given"
+    # The node starts itself (autostart); the launch file never drives transitions (no double configure).
+    assert not launch_calls("ChangeState")
+    assert not launch_calls("OnStateTransition")
 
 
 def test_launch_description_builds_with_launch_ros():
@@ -255,7 +259,6 @@ def test_launch_description_builds_with_launch_ros():
     assert isinstance(description, LaunchDescription)
     arguments = {a.name: a for a in description.get_launch_arguments()}
     assert set(arguments) == LAUNCH_ARGUMENTS
-    assert arguments["model"].default_value is None
     assert sum(isinstance(e, LifecycleNode) for e in description.entities) == 1
 
 

@@ -3,6 +3,7 @@
 import threading
 import tracemalloc
 
+import cv2
 import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
@@ -11,14 +12,8 @@ from depth_estimation_ros.camera import CameraModel
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
 from depth_estimation_ros.parameters import DEFAULTS, PARAMETERS, validate
-from depth_estimation_ros.pipeline import (
-    BadFrame,
-    CameraInfoPairing,
-    DepthPipeline,
-    FrameWorker,
-    LatestFrameSlot,
-    PipelineStats,
-)
+from depth_estimation_ros.pipeline import BadFrame, CameraInfoPairing, DepthPipeline
+from depth_estimation_ros.worker import FrameWorker, LatestFrameSlot, PipelineStats
 
 STORE = get_typestore(Stores.ROS2_JAZZY)
 TYPES = MessageTypes.from_typestore(STORE)
@@ -92,15 +87,31 @@ def test_a_camera_info_of_another_frame_is_noted_and_the_image_frame_wins(estima
     assert "other_frame" in output.notes[0]
 
 
-def test_images_pair_with_the_camera_info_of_their_stamp_else_the_latest():
-    pairing = CameraInfoPairing(keep=3)
+def test_images_pair_with_the_camera_info_of_their_stamp_else_a_recent_one_of_their_frame():
+    pairing = CameraInfoPairing(keep=3, max_age=1.5)
     images, infos = zip(*(frame(i) for i in range(5)), strict=True)
-    assert pairing.match(images[0]) == (None, False)
+    assert pairing.match(images[0]) == (None, "no CameraInfo received yet")
     for info in infos[:4]:
         pairing.add(info)
-    assert pairing.match(images[2]) == (infos[2], True)
-    assert pairing.match(images[0]) == (infos[3], False)  # forgotten (keep=3): the latest
-    assert pairing.match(images[4]) == (infos[3], False)  # not arrived yet
+    assert pairing.match(images[2]) == (infos[2], "")
+    assert pairing.match(images[4])[0] is infos[3]  # not arrived yet: the latest, 1 s older
+    info, note = pairing.match(images[0])  # forgotten (keep=3), and the latest is 3 s away
+    assert info is None
+    assert "+0.000" not in note
+    assert "camera_info_max_age is 1.5 s" in note
+
+
+def test_a_camera_info_of_another_frame_or_too_old_never_describes_an_image():
+    pairing = CameraInfoPairing(max_age=0.5)
+    pairing.add(frame(0, frame_id="left")[1])
+    info, note = pairing.match(frame(0)[0])
+    assert info is None
+    assert "'left'" in note
+    assert "'cam_optical'" in note
+    pairing.add(frame(0)[1])
+    assert pairing.match(frame(1)[0])[0] is None  # 1 s newer than the only CameraInfo
+    pairing.clear()
+    assert pairing.match(frame(0)[0]) == (None, "no CameraInfo received yet")
 
 
 def test_parameters_are_validated_with_clear_messages(deployed, tmp_path):
@@ -111,14 +122,17 @@ def test_parameters_are_validated_with_clear_messages(deployed, tmp_path):
         ({"model": model, "backend": "openvino"}, r"backend='openvino' must be one of"),
         ({"model": str(tmp_path / "none.onnx")}, r"model=.*none\.onnx.*no such file"),
         ({"model": ""}, "model is empty"),
-        ({"model": model, "points_decimation": -2}, r"points_decimation=-2 must be >= 1"),
+        ({"model": model, "points_decimation": -2}, r"points_decimation=-2 must be in \[1, 64\]"),
+        ({"model": model, "min_confidence": 2.0}, r"min_confidence=2.0 must be in \[0.0, 1.0\]"),
+        ({"model": model, "points_max_range": float("nan")}, r"points_max_range=nan must be a finite number"),
+        ({"model": model, "camera_info_max_age": float("inf")}, r"must be a finite number"),
         ({"model": model, "publish_points": "yes"}, r"publish_points='yes' must be a bool"),
-        ({"model": model, "decimation": 2}, r"unknown parameters \['decimation'\]"),
+        ({"model": model, "decimation": 2}, r"unknown parameter 'decimation'"),
     ]:
         with pytest.raises(ValueError, match=message):
             validate(values)
     assert all(p.description for p in PARAMETERS)
-    assert DEFAULTS["input_reliability"] == "best_effort"
+    assert DEFAULTS["input_reliability"] == "auto"
     assert DEFAULTS["input_depth"] == 1
 
 
@@ -194,6 +208,29 @@ def test_bad_frames_are_reported_and_the_worker_keeps_going(estimator):
     assert reasons == ["no CameraInfo received yet for this image"]
     assert len(published) == 1
     assert worker.stats.bad_frames == 1
+
+
+def test_an_unexpected_failure_is_counted_with_its_reason_and_the_thread_goes_on(estimator):
+    pipeline, published, reported = DepthPipeline(estimator, TYPES), [], threading.Event()
+    original = pipeline.process
+
+    def process(image, info, compressed=False):
+        if image.header.stamp.sec == 1_700_000_000:
+            raise cv2.error("OpenCV(5.0) resize.cpp: (-215:Assertion failed) !ssize.empty()")
+        return original(image, info, compressed)
+
+    pipeline.process = process
+    worker = FrameWorker(pipeline, published.append, lambda reason: reported.set())
+    worker.start()
+    worker.offer(*frame(0))
+    assert reported.wait(10)
+    worker.offer(*frame(1))
+    worker.stop()
+    assert worker.alive is False
+    assert [o.messages["depth/image"].header.stamp.sec for o in published] == [1_700_000_001]
+    summary = worker.stats.summary(0)
+    assert summary["bad frames (error)"] == "1"
+    assert "Assertion failed" in summary["last bad frame"]
 
 
 def test_stats_report_rates_over_a_window():
