@@ -74,9 +74,11 @@ def camera(size: str, rate: float, reliability: str, duration: float, frame_id: 
     rclpy.shutdown()
 
 
-def count(topics: list[str], reliability: str, duration: float, depth: int = 1) -> None:
-    """Count messages per topic for ``duration`` s after the first; latency from stamp to receipt."""
+def count(topics: list[str], reliability: str, duration: float, depth: int = 1, diagnostics: bool = False) -> None:
+    """Count messages per topic for ``duration`` s after the first; latency from stamp to receipt;
+    with ``diagnostics`` also the node's last /diagnostics values."""
     import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.serialization import deserialize_message
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
@@ -96,6 +98,10 @@ def count(topics: list[str], reliability: str, duration: float, depth: int = 1) 
         if topic == topics[0]:
             latency.append(received - (key[0] + key[1] * 1e-9))
 
+    last_diagnostics: dict[str, str] = {}
+    if diagnostics:
+        node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: last_diagnostics.update(
+            {kv.key: kv.value for status in m.status for kv in status.values}), 10)  # fmt: skip
     for topic in topics:
         node.create_subscription(kinds[topic], topic, lambda raw, t=topic: on_message(raw, t), _qos(reliability, depth),
                                  raw=True)  # fmt: skip
@@ -111,6 +117,7 @@ def count(topics: list[str], reliability: str, duration: float, depth: int = 1) 
         "complete_sets": len(complete),
         "latency_ms_median": 1000 * latency[len(latency) // 2] if latency else None,
         "latency_ms_p90": 1000 * latency[int(len(latency) * 0.9)] if latency else None,
+        **({"diagnostics": last_diagnostics} if diagnostics else {}),
     }), flush=True)  # fmt: skip
     node.destroy_node()
     rclpy.shutdown()
@@ -162,7 +169,7 @@ def bench_node(model: str, domain: int = 151, size: str = "640x480", rate: float
     node = subprocess.Popen([str(node_bin), "--ros-args", "-p", f"model:={model}", "-p", "diagnostics_period:=1.0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        consumer = _spawn(["count", "--topics", "depth/image", "depth/camera_info", "depth/points",
+        consumer = _spawn(["count", "--topics", "depth/image", "depth/camera_info", "depth/points", "--diagnostics",
                            "--reliability", "reliable", "--depth", "10", "--duration", "15"], env)  # fmt: skip
         cam = _spawn(["camera", "--size", size, "--rate", str(rate), "--reliability", "reliable",
                       "--duration", "20"], env)  # fmt: skip
@@ -198,11 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reliability", default="best_effort")
     p.add_argument("--depth", type=int, default=1)
     p.add_argument("--duration", type=float, default=DURATION_S)
+    p.add_argument("--diagnostics", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "camera":
         camera(args.size, args.rate, args.reliability, args.duration)
     elif args.command == "count":
-        count(args.topics, args.reliability, args.duration, args.depth)
+        count(args.topics, args.reliability, args.duration, args.depth, args.diagnostics)
     elif args.command == "qos":
         bench_qos()
     else:

@@ -121,8 +121,8 @@ class PipelineStats:
         with self._lock:
             return sum(self.failures.values())
 
-    def _trim(self, times: deque, now: float) -> None:
-        while times and times[0] < now - self.window:
+    def _trim(self, times: deque, now: float, key=lambda item: item) -> None:
+        while times and key(times[0]) < now - self.window:
             times.popleft()
 
     def on_received(self, now: float | None = None) -> None:
@@ -170,16 +170,12 @@ class PipelineStats:
             for kind, count in sorted(self.failures.items()):
                 values[f"bad frames ({kind})"] = str(count)
             for stage, samples in self.latency.items():
-                self._trim_samples(samples, now)
+                self._trim(samples, now, key=lambda sample: sample[0])
                 if samples:
                     values[f"{stage} latency (ms)"] = f"{1000 * sum(s for _, s in samples) / len(samples):.1f}"
             if self.last_error:
                 values["last bad frame"] = self.last_error
             return values
-
-    def _trim_samples(self, samples: deque, now: float) -> None:
-        while samples and samples[0][0] < now - self.window:
-            samples.popleft()
 
     def window_counts(self, now: float | None = None) -> tuple[int, int]:
         """(frames received, frames published) within the window."""
