@@ -1,4 +1,9 @@
-"""The ``depth-estimation`` command: one entry point, one subcommand per job."""
+"""The ``depth-estimation`` command: one entry point, one subcommand per job.
+
+Every subcommand runs behind :func:`~depth_estimation_ros.errors.run_guarded`: mistakes print
+``depth-estimation <command>: error: ...`` (exit 2 for usage, 1 otherwise), a traceback only with
+``--debug`` or ``DEPTH_ESTIMATION_DEBUG=1``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import json
 import sys
 
 from . import __version__
+from .errors import UsageError, finite_float, positive_float, positive_int, run_guarded, unit_float
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -18,12 +24,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .models import build_model
+    from .models import build_model, list_models
     from .models.complexity import count_macs, count_parameters
 
     rows = []
     for spec in args.specs:
         name, _, backbone = spec.partition(":")
+        if name not in list_models():
+            raise UsageError(f"unknown model {name!r} in {spec!r}: expected NAME[:BACKBONE], NAME in {list_models()}")
         kwargs = {"backbone": backbone} if backbone else {}
         model = build_model(name, **kwargs)
         rows.append(
@@ -47,7 +55,8 @@ def _models(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from training.export import export_onnx
 
-    path = export_onnx(args.checkpoint, args.output, args.height, args.width, args.batch, args.opset)
+    path = export_onnx(args.checkpoint, args.output, args.height, args.width, args.batch, args.opset,
+                       overwrite=args.overwrite)  # fmt: skip
     print(f"wrote {path}")
     return 0
 
@@ -56,7 +65,7 @@ def _build_engine(args: argparse.Namespace) -> int:
     from .backends.tensorrt_backend import build_engine
 
     path = build_engine(args.onnx, args.output, args.precision, args.calibration_images, args.timing_cache,
-                        args.workspace)  # fmt: skip
+                        args.workspace, overwrite=args.overwrite)  # fmt: skip
     print(f"wrote {path}")
     return 0
 
@@ -68,7 +77,7 @@ def _camera(args: argparse.Namespace):
         return CameraModel.from_yaml(args.camera)
     given = [v is not None for v in (args.fx, args.fy, args.cx, args.cy)]
     if any(given) and not all(given):
-        raise ValueError("give all of --fx --fy --cx --cy, or --camera CAMERA_INFO_YAML")
+        raise UsageError("give all of --fx --fy --cx --cy, or --camera CAMERA_INFO_YAML")
     return None if not any(given) else (args.fx, args.fy, args.cx, args.cy)
 
 
@@ -83,7 +92,7 @@ def _predict(args: argparse.Namespace) -> int:
         height, width = next(first)[1].shape[:2]
         camera = CameraModel.from_intrinsics(*camera, width, height)
     estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence)
-    count = predict(estimator, args.input, args.output, camera, args.max_range)
+    count = predict(estimator, args.input, args.output, camera, args.max_range, overwrite=args.overwrite)
     print(f"wrote {count} frame(s) to {args.output} ({estimator.backend.describe()})")
     return 0
 
@@ -115,6 +124,12 @@ DELEGATED = {
 def _eval(args: argparse.Namespace) -> int:
     from training.evaluate import run
 
+    from .files import refuse_existing
+
+    if args.dataset == "synthetic" and args.count < 1:
+        raise UsageError(f"--count must be at least 1, got {args.count}")
+    if args.output_json and not args.overwrite:
+        refuse_existing(args.output_json)  # before spending the evaluation
     return run(args)
 
 
@@ -124,17 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Monocular metric depth: models, training, evaluation, export and ROS 2 processing.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser(
         "demo", help="synthetic bag -> depth_node in a ROS 2 graph -> recorded bag, previews, metrics"
     )
     demo.add_argument("--output", default="demo_output", help="folder for the results (default: %(default)s)")
-    demo.add_argument("--frames", type=int, default=24, help="frames in the synthetic sequence (default: 24)")
+    demo.add_argument("--frames", type=positive_int, default=24, help="frames in the synthetic sequence (default: 24)")
     demo.add_argument("--model", help="use this model instead of the shipped one")
     demo.add_argument("--train", action="store_true", help="train a small model on the CPU instead (a few minutes)")
-    demo.add_argument("--epochs", type=int, default=4, help="training epochs with --train (default: 4)")
-    demo.add_argument("--train-frames", type=int, default=320, help="generated training frames (default: 320)")
+    demo.add_argument("--epochs", type=positive_int, default=4, help="training epochs with --train (default: 4)")
+    demo.add_argument("--train-frames", type=positive_int, default=320, help="generated training frames (default: 320)")
     demo.set_defaults(func=_demo)
 
     models = sub.add_parser("models", help="parameter counts and MACs of networks at an input size")
@@ -145,18 +161,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME[:BACKBONE]",
         help="models to measure (default: the papers' configurations)",
     )
-    models.add_argument("--height", type=int, default=256, help="input height (default: 256)")
-    models.add_argument("--width", type=int, default=352, help="input width (default: 352)")
+    models.add_argument("--height", type=positive_int, default=256, help="input height (default: 256)")
+    models.add_argument("--width", type=positive_int, default=352, help="input width (default: 352)")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(func=_models)
 
     export = sub.add_parser("export", help="export a checkpoint to ONNX (metres and confidence out)")
     export.add_argument("--checkpoint", required=True, help="checkpoint (.pt) to export")
     export.add_argument("--output", required=True, help="ONNX file to write")
-    export.add_argument("--height", type=int, help="input height (default: the checkpoint's)")
-    export.add_argument("--width", type=int, help="input width (default: the checkpoint's)")
-    export.add_argument("--batch", type=int, default=1, help="static batch size (default: 1)")
-    export.add_argument("--opset", type=int, default=18, help="ONNX opset (default: 18)")
+    export.add_argument("--height", type=positive_int, help="input height (default: the checkpoint's)")
+    export.add_argument("--width", type=positive_int, help="input width (default: the checkpoint's)")
+    export.add_argument("--batch", type=positive_int, default=1, help="static batch size (default: 1)")
+    export.add_argument("--opset", type=int, default=18, help="ONNX opset, 18 to 20 (default: 18)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     export.set_defaults(func=_export)
 
     engine = sub.add_parser("build-engine", help="build a TensorRT engine from an exported ONNX graph")
@@ -165,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="(default: fp16)")
     engine.add_argument("--calibration-images", help="folder of representative frames (required for int8)")
     engine.add_argument("--timing-cache", help="TensorRT timing cache file to read and update")
-    engine.add_argument("--workspace", type=float, default=4.0, help="builder workspace in GiB (default: 4)")
+    engine.add_argument("--workspace", type=positive_float, default=4.0, help="builder workspace in GiB (default: 4)")
+    engine.add_argument("--overwrite", action="store_true", help="replace an existing --output and its .json")
     engine.set_defaults(func=_build_engine)
 
     predict = sub.add_parser("predict", help="depth, confidence, previews and point clouds for images or a video")
@@ -175,20 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
     predict.add_argument("--camera", help="camera_info YAML (ROS camera_calibration format)")
     for name in ("fx", "fy", "cx", "cy"):
-        predict.add_argument(f"--{name}", type=float, help=f"intrinsic {name} in pixels (instead of --camera)")
+        kind = positive_float if name in ("fx", "fy") else finite_float
+        predict.add_argument(f"--{name}", type=kind, help=f"intrinsic {name} in pixels (instead of --camera)")
     predict.add_argument("--resize", choices=("stretch", "letterbox"), default="stretch",
                          help="how frames are fitted to the network input (default: stretch)")  # fmt: skip
-    predict.add_argument("--min-confidence", type=float, default=0.0, help="drop depth below this confidence")
-    predict.add_argument("--max-range", type=float, help="drop points farther than this (metres) from the cloud")
+    predict.add_argument("--min-confidence", type=unit_float, default=0.0, help="drop depth below this confidence")
+    predict.add_argument("--max-range", type=positive_float,
+                         help="drop cloud points farther than this many metres (default: no limit)")  # fmt: skip
+    predict.add_argument("--overwrite", action="store_true", help="replace result files that exist in --output")
     predict.set_defaults(func=_predict)
 
     bench = sub.add_parser("bench", help="time pre-processing, inference per backend, post-processing, clouds")
     bench.add_argument("--output", default="docs/benchmarks.md", help="document to update (default: %(default)s)")
-    bench.add_argument("--repeats", type=int, default=5, help="timed runs per stage (default: 5)")
-    bench.add_argument("--height", type=int, default=256, help="network input height (default: 256)")
-    bench.add_argument("--width", type=int, default=352, help="network input width (default: 352)")
+    bench.add_argument("--repeats", type=positive_int, default=5, help="timed runs per stage (default: 5)")
+    bench.add_argument("--height", type=positive_int, default=256, help="network input height (default: 256)")
+    bench.add_argument("--width", type=positive_int, default=352, help="network input width (default: 352)")
     bench.add_argument("--models", nargs="*", help="subset of models by label (default: all)")
-    bench.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    bench.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
     bench.set_defaults(func=_bench)
 
     for name, (_, text) in DELEGATED.items():
@@ -198,24 +219,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = sub.add_parser("eval", help="score a model under the NYU/KITTI protocol, with latency")
     add_arguments(evaluation)
+    evaluation.add_argument("--overwrite", action="store_true", help="replace an existing --output-json")
     evaluation.set_defaults(func=_eval)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--debug"][:1]
+    prog = " ".join(["depth-estimation", *[w for w in words if not w.startswith("-")]])
+    return run_guarded(prog, _dispatch, argv)
+
+
+def _dispatch(argv: list[str]) -> int:
     import importlib
 
-    from .backends.base import DependencyError
-
-    argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in DELEGATED:
+    if argv and argv[0] in DELEGATED:  # their own main has the same boundary
         return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
     args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, DependencyError) as exc:
-        print(f"depth-estimation {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    return args.func(args)
 
 
 if __name__ == "__main__":

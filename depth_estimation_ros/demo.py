@@ -45,8 +45,12 @@ OUTPUT_TYPES = {
 }
 
 
-def prepare(output: Path) -> Path:
-    """An empty demo folder; an existing one is replaced only if an earlier demo made it."""
+def prepare(output: Path, inputs: tuple[str | Path | None, ...] = ()) -> Path:
+    """An empty demo folder; an existing one is replaced only if an earlier demo made it, and never
+    when it holds (or lies inside) one of ``inputs`` (e.g. ``--model``)."""
+    from .files import refuse_overlap
+
+    refuse_overlap(output, [("input", path) for path in inputs])
     if output.exists():
         if not (output / MARKER).is_file():
             raise ValueError(f"{output} exists and was not made by the demo; choose another --output")
@@ -169,7 +173,7 @@ def run(
     from .metrics import average_metrics
 
     start = time.perf_counter()
-    folder = prepare(Path(output))
+    folder = prepare(Path(output), (model, SHIPPED_MODEL))
     input_bag = folder / "input_bag"
     print(f"[1/4] writing a synthetic camera sequence ({frames} frames, {width}x{height}) to {input_bag}")
     write_synthetic_bag(input_bag, frames=frames, kind="indoor", height=height, width=width, seed=SCENE_SEED)

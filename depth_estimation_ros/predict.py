@@ -3,6 +3,10 @@
 Per frame it writes ``<name>_depth.png`` (16-bit millimetres, 0 = invalid, REP 118's 16UC1),
 ``<name>_depth.npy`` (float32 metres, NaN = invalid), ``<name>_confidence.npy`` (when the model has
 one), ``<name>_preview.png`` (input | colourised depth) and ``<name>.ply`` (coloured point cloud).
+
+``<name>`` is the input's stem, or ``<stem>_<extension>`` when two inputs share a stem (``a.png``
+and ``a.jpg``). Nothing is overwritten without ``overwrite``; the output folder may not be, hold
+or lie inside an input folder. A frame's files are staged and renamed together once all are written.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from .camera import CameraModel
+from .errors import UsageError
 from .estimator import IMAGE_SUFFIXES, DepthEstimator, DepthResult
+from .files import overlaps, refuse_existing, staged_files
 from .messages import depth_to_millimetres
 from .pointcloud import depth_to_points, write_ply
 from .visualize import colorize, side_by_side
@@ -34,6 +40,16 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
+def output_names(files: list[Path]) -> list[str]:
+    """One distinct output name per input file: the stem, or stem_extension where stems collide."""
+    stems = [p.stem for p in files]
+    names = [p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}" for p in files]
+    clashes = sorted({n for n in names if names.count(n) > 1})
+    if clashes:
+        raise ValueError(f"inputs would give results of the same name {clashes}; rename or separate them")
+    return names
+
+
 def frames(source: str | os.PathLike) -> tuple[int, Iterator[tuple[str, np.ndarray]]]:
     """(frame count, iterator of (name, RGB)) for an image, a folder of images or a video."""
     source = Path(source)
@@ -41,7 +57,7 @@ def frames(source: str | os.PathLike) -> tuple[int, Iterator[tuple[str, np.ndarr
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
-        return len(files), ((p.stem, read_rgb(p)) for p in files)
+        return len(files), ((name, read_rgb(p)) for name, p in zip(output_names(files), files, strict=True))
     if not source.is_file():
         raise FileNotFoundError(f"input not found: {source}")
     if source.suffix.lower() in VIDEO_SUFFIXES:
@@ -51,15 +67,21 @@ def frames(source: str | os.PathLike) -> tuple[int, Iterator[tuple[str, np.ndarr
 
         def video():
             index = 0
-            while True:
-                ok, bgr = capture.read()
-                if not ok:
-                    break
-                yield f"{source.stem}_{index:06d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-                index += 1
-            capture.release()
+            try:
+                while True:
+                    ok, bgr = capture.read()
+                    if not ok:
+                        break
+                    yield f"{source.stem}_{index:06d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                    index += 1
+            finally:
+                capture.release()
+            if index == 0:
+                raise ValueError(f"no frame could be decoded from video {source}")
 
         return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), video()
+    if source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"{source}: not an image ({', '.join(IMAGE_SUFFIXES)}) or video ({', '.join(VIDEO_SUFFIXES)})")
     return 1, iter([(source.stem, read_rgb(source))])
 
 
@@ -68,16 +90,30 @@ def assumed_camera(width: int, height: int) -> CameraModel:
     return CameraModel.from_intrinsics(width, width, (width - 1) / 2, (height - 1) / 2, width, height)
 
 
-def write_outputs(out_dir: Path, name: str, rgb: np.ndarray, result: DepthResult, max_range: float | None) -> None:
-    cv2.imwrite(str(out_dir / f"{name}_depth.png"), depth_to_millimetres(result.depth))
-    np.save(out_dir / f"{name}_depth.npy", result.depth)
-    if result.confidence is not None:
-        np.save(out_dir / f"{name}_confidence.npy", result.confidence)
+def result_files(name: str) -> tuple[str, ...]:
+    return f"{name}_depth.png", f"{name}_depth.npy", f"{name}_confidence.npy", f"{name}_preview.png", f"{name}.ply"
+
+
+def write_outputs(
+    out_dir: Path, name: str, rgb: np.ndarray, result: DepthResult, max_range: float | None, overwrite: bool = False
+) -> None:
+    """The frame's files, each staged; all renamed once every one is complete."""
     if rgb.shape[:2] != result.depth.shape:
         rgb = cv2.resize(rgb, result.camera.size, interpolation=cv2.INTER_AREA)
-    preview = side_by_side(rgb, colorize(result.depth))
-    cv2.imwrite(str(out_dir / f"{name}_preview.png"), cv2.cvtColor(preview, cv2.COLOR_RGB2BGR))
-    write_ply(out_dir / f"{name}.ply", depth_to_points(result.depth, result.camera, max_range), rgb)
+    preview = cv2.cvtColor(side_by_side(rgb, colorize(result.depth)), cv2.COLOR_RGB2BGR)
+    depth_png, depth_npy, confidence_npy, preview_png, ply = result_files(name)
+    writers = {
+        depth_png: lambda tmp: cv2.imwrite(str(tmp), depth_to_millimetres(result.depth)),
+        depth_npy: lambda tmp: np.save(tmp, result.depth),
+        preview_png: lambda tmp: cv2.imwrite(str(tmp), preview),
+        ply: lambda tmp: write_ply(tmp, depth_to_points(result.depth, result.camera, max_range), rgb),
+    }
+    if result.confidence is not None:
+        writers[confidence_npy] = lambda tmp: np.save(tmp, result.confidence)
+    with staged_files([out_dir / file for file in writers], overwrite) as staged:
+        for file, write in writers.items():
+            if write(staged[out_dir / file]) is False:
+                raise OSError(f"cannot write {out_dir / file} (the encoder failed: no space or no permission?)")
 
 
 def predict(
@@ -86,18 +122,28 @@ def predict(
     output: str | os.PathLike,
     camera: CameraModel | None = None,
     max_range: float | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Run ``estimator`` on every frame of ``source``; returns the number of frames written."""
-    out_dir = Path(output)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    source, out_dir = Path(source), Path(output)
+    if max_range is not None and not (np.isfinite(max_range) and max_range > 0):
+        raise UsageError(f"max_range must be a positive number of metres (omit it for no limit), got {max_range}")
+    if (source.is_dir() and overlaps(out_dir, source)) or source.resolve() == out_dir.resolve():
+        raise UsageError(f"output {out_dir} overlaps the input {source}; choose an output folder outside it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"output {out_dir} is a file, expected a folder for the results")
     total, items = frames(source)
+    out_dir.mkdir(parents=True, exist_ok=True)
     count = 0
     for name, rgb in tqdm(items, total=total, unit="frame", disable=total <= 1):
+        if not overwrite:
+            for file in result_files(name):
+                refuse_existing(out_dir / file, "result", "pass --overwrite to replace results")
         frame_camera = camera
         if frame_camera is None:
             frame_camera = assumed_camera(rgb.shape[1], rgb.shape[0])
             if count == 0:
                 log.warning("no camera intrinsics given: point clouds assume %s", frame_camera.K.tolist())
-        write_outputs(out_dir, name, rgb, estimator(rgb, frame_camera), max_range)
+        write_outputs(out_dir, name, rgb, estimator(rgb, frame_camera), max_range, overwrite)
         count += 1
     return count

@@ -18,7 +18,9 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_estimation_ros.camera import CameraModel
+from depth_estimation_ros.errors import UsageError
 from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.files import write_text
 from depth_estimation_ros.metrics import METRICS, average_metrics, format_table
 from training.protocol import evaluate_image, flip_tta
 
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     required = {"nyu": ("nyu_mat",), "kitti": ("kitti_split", "kitti_raw", "kitti_gt"), "synthetic": ()}[args.dataset]
     missing = [f"--{name.replace('_', '-')}" for name in required if not getattr(args, name)]
     if missing:
-        raise ValueError(f"--dataset {args.dataset} needs {' '.join(missing)}")
+        raise UsageError(f"--dataset {args.dataset} needs {' '.join(missing)}")
     protocol = "kitti" if args.dataset == "kitti" or getattr(args, "kind", "") == "street" else "nyu"
     crop = None if args.crop == "none" or args.dataset == "synthetic" else args.crop
     result = evaluate(DepthEstimator(args.model, args.backend), dataset_from_args(args), protocol, crop, args.flip)
@@ -132,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"latency per image: median {result['latency_ms']['median']:.1f} ms on {result['backend']}"
           f"{' (two passes: flip)' if args.flip else ''}")  # fmt: skip
     if args.output_json:
-        Path(args.output_json).write_text(json.dumps({**result, "metric_names": list(METRICS)}, indent=2))
+        text = json.dumps({**result, "metric_names": list(METRICS)}, indent=2)
+        write_text(args.output_json, text, overwrite=getattr(args, "overwrite", False))
         print(f"wrote {args.output_json}")
     return 0

@@ -8,38 +8,34 @@ A checkpoint is a ``torch.save`` dict of plain types and tensors, so it loads wi
     depth_range: [min, max], input_size: [H, W] or None, normalization: {"mean", "std"},
     size_divisor: int, version: package version, extra: {...}  (training state, metrics…)
 
-Files are written atomically (temporary file, then rename), so a crash never leaves a
-half-written checkpoint under the final name.
+Files are written atomically (a uniquely named temporary, then rename) with the permissions the
+umask allows, so a crash never leaves a half-written checkpoint under the final name.
+
+A checkpoint is untrusted data: loading never downloads (a stored ``pretrained`` is ignored) and
+builds the model on the meta device first, so a file whose options describe more (or other)
+tensors than it holds is refused before any memory is allocated for them.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .. import __version__
+from ..files import staged_file
 
 FORMAT = "depth_estimation_ros.checkpoint"
 FORMAT_VERSION = 1
 
 
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def atomic_torch_save(obj: Any, path: str | os.PathLike, overwrite: bool = True) -> None:
+    with staged_file(path, overwrite) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def save_checkpoint(
@@ -94,12 +90,32 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     state = load_checkpoint(path)
     config = dict(state["model"])
     name = config.pop("name", None)
+    config.pop("pretrained", None)  # the checkpoint holds the weights: never fetch any
     try:
-        model = build_model(name, **config)
-    except (TypeError, ValueError) as exc:
+        with torch.device("meta"):  # options only: nothing allocated yet
+            skeleton = build_model(name, **config)
+    except Exception as exc:
         raise ValueError(f"{path}: cannot rebuild model {name!r} with {config}: {exc}") from exc
+    check_shapes(path, name, skeleton.state_dict(), state["state_dict"])
+    model = build_model(name, **config)
     try:
         model.load_state_dict(state["state_dict"])
     except RuntimeError as exc:
         raise ValueError(f"{path}: weights do not match model {name!r}: {exc}") from exc
     return model.to(map_location).eval()
+
+
+def check_shapes(path, name: str, expected: dict, stored: dict) -> None:
+    """The model's tensors (names and shapes) must be exactly those stored in the file."""
+    missing = sorted(set(expected) - set(stored))
+    unexpected = sorted(set(stored) - set(expected))
+    wrong = [
+        f"{k} {tuple(getattr(stored[k], 'shape', ()))} in the file, {tuple(expected[k].shape)} in the model"
+        for k in expected
+        if k in stored and (not isinstance(stored[k], torch.Tensor) or stored[k].shape != expected[k].shape)
+    ]
+    if missing or unexpected or wrong:
+        problems = [f"{len(missing)} missing (e.g. {missing[:2]})"] if missing else []
+        problems += [f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})"] if unexpected else []
+        problems += [f"{len(wrong)} of another shape (e.g. {wrong[0]})"] if wrong else []
+        raise ValueError(f"{path}: weights do not match model {name!r}: {'; '.join(problems)}")
