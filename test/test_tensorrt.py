@@ -23,6 +23,7 @@ from depth_estimation_ros.backends.tensorrt_backend import (
     read_sidecar,
     resolve_engine,
     sidecar_path,
+    write_engine,
 )
 from depth_estimation_ros.cli import main
 
@@ -39,10 +40,7 @@ class RecordingBuilder:
     def __call__(self, onnx_path, output, precision="fp16", **options):
         self.calls.append((str(onnx_path), str(output), precision))
         key = engine_key(onnx_path, precision, self.platform)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(b"serialized engine")
-        description = {"key": asdict(key), "info": asdict(read_onnx_info(onnx_path)), "onnx": str(onnx_path)}
-        sidecar_path(output).write_text(json.dumps(description))
+        write_engine(output, b"serialized engine", key, read_onnx_info(onnx_path), onnx_path, overwrite=True)
         return output
 
 
@@ -124,7 +122,7 @@ def test_without_tensorrt_the_commands_fail_with_one_clear_sentence(deployed, tm
     _, path = deployed["acan"]
     with pytest.raises(DependencyError, match="TensorRT is not installed"):
         import_tensorrt()
-    assert main(["build-engine", "--onnx", str(path), "--output", str(tmp_path / "m.engine")]) == 2
+    assert main(["build-engine", "--onnx", str(path), "--output", str(tmp_path / "m.engine")]) == 1
     assert capsys.readouterr().err.strip() == f"depth-estimation build-engine: error: {NO_TENSORRT}"
     engine = RecordingBuilder(HERE)(path, tmp_path / "m.engine")
     with pytest.raises(DependencyError, match="TensorRT is not installed"):

@@ -4,6 +4,10 @@ The graph takes ``image`` float32 (batch, 3, H, W) RGB in [0, 1] and returns ``d
 for models that have one, ``confidence``. Input normalisation and ordinal decoding are inside, so
 every backend returns the same quantities. Shapes are static (what TensorRT optimises best); the
 project's :class:`ModelInfo` is stored as JSON in the file's metadata under ``depth_estimation_ros``.
+
+The requested opset is honoured or refused: the exporter works at opset 18 and converts down, and a
+graph it cannot convert is an error, never a file of another opset. The file is staged beside the
+output and renamed when complete; an existing output is replaced only with ``overwrite``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import torch
 from torch import nn
 
 from depth_estimation_ros.backends.base import METADATA_KEY, ModelInfo
+from depth_estimation_ros.errors import UsageError
+from depth_estimation_ros.files import refuse_existing, refuse_overlap, staged_file
 from depth_estimation_ros.models import load_checkpoint, load_model
 
 log = logging.getLogger(__name__)
@@ -58,10 +64,21 @@ def export_onnx(
     width: int | None = None,
     batch: int = 1,
     opset: int = DEFAULT_OPSET,
+    overwrite: bool = False,
 ) -> Path:
     """Export ``checkpoint`` at (height, width) (default: the checkpoint's input size) to ``output``."""
     import onnx
 
+    newest = onnx.defs.onnx_opset_version()
+    if not 7 <= opset <= newest:
+        raise UsageError(f"opset {opset} is not one this ONNX ({onnx.__version__}) writes: expected 7 to {newest}")
+    for name, value in (("height", height), ("width", width), ("batch", batch)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be a positive integer, got {value}")
+    output = Path(output)
+    refuse_overlap(output, [("checkpoint", checkpoint)])
+    if not overwrite:
+        refuse_existing(output)  # before the export's minutes
     state = load_checkpoint(checkpoint)
     if height is None or width is None:
         if not state.get("input_size"):
@@ -70,8 +87,6 @@ def export_onnx(
     model = load_model(checkpoint)
     model.check_input(torch.empty(1, 3, height, width, device="meta"))
     wrapper = DeployableDepth(model)
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the exporter's tracing chatter
         program = torch.onnx.export(
@@ -84,6 +99,12 @@ def export_onnx(
             verbose=False,
         )
     proto = program.model_proto
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise ValueError(
+            f"the exporter could not convert {checkpoint} to opset {opset} (it produced opset {written}); "
+            f"use --opset {DEFAULT_OPSET} or later"
+        )
     info = ModelInfo.from_model(model, (height, width), batch)
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, info.to_json()
@@ -92,8 +113,7 @@ def export_onnx(
     unsupported = sorted({node.op_type for node in proto.graph.node} - TENSORRT_OPS)
     if unsupported:
         raise ValueError(f"exported graph uses operators TensorRT 10 does not support: {unsupported}")
-    tmp = output.with_name(output.name + ".partial")
-    onnx.save(proto, str(tmp))
-    os.replace(tmp, output)
+    with staged_file(output, overwrite) as tmp:
+        onnx.save(proto, str(tmp))
     log.info("exported %s (%dx%d, opset %d) to %s", info.name, width, height, opset, output)
     return output

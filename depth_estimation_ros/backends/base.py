@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 
@@ -35,6 +36,17 @@ class ModelInfo:
     normalization: dict = field(default_factory=dict)
     version: str = ""
 
+    def __post_init__(self):
+        """Metadata comes from files: refuse values no graph can have (and NaN, inf)."""
+        sizes = (self.input_height, self.input_width, self.batch)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in sizes):
+            raise ValueError(f"input size and batch must be positive integers, got {sizes}")
+        depths = (self.min_depth, self.max_depth)
+        if not all(isinstance(v, int | float) and math.isfinite(v) for v in depths) or not 0 < depths[0] < depths[1]:
+            raise ValueError(f"depth range must be finite with 0 < min < max, got {list(depths)}")
+        if not isinstance(self.has_confidence, bool) or not isinstance(self.name, str):
+            raise ValueError("name must be a string and has_confidence a boolean")
+
     @property
     def outputs(self) -> tuple[str, ...]:
         return ("depth", "confidence") if self.has_confidence else ("depth",)
@@ -47,7 +59,7 @@ class ModelInfo:
         try:
             data = json.loads(text)
             return cls(**data)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, ValueError) as exc:
             raise ValueError(f"{source}: model metadata is not valid ({exc})") from None
 
     @classmethod

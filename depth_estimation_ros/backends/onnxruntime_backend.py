@@ -1,4 +1,8 @@
-"""ONNX Runtime backend: the exported graph on the CUDA execution provider when present, else CPU."""
+"""ONNX Runtime backend: the exported graph on the CUDA execution provider when present, else CPU.
+
+The file's metadata is untrusted: at load it must agree with the graph's own input and output
+names and shapes, so a mismatch is an error naming both, not a failure at the first frame.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +51,7 @@ class OnnxRuntimeBackend(Backend):
         except Exception as exc:
             raise ValueError(f"{path}: ONNX Runtime cannot load the graph: {exc}") from None
         self.providers = self.session.get_providers()
+        check_graph(path, self.info, self.session)
 
     @property
     def device(self) -> str:
@@ -55,3 +60,24 @@ class OnnxRuntimeBackend(Backend):
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         outputs = self.session.run(list(self.info.outputs), {"image": self.check_batch(batch)})
         return dict(zip(self.info.outputs, outputs, strict=True))
+
+
+def check_graph(path, info: ModelInfo, session) -> None:
+    """The graph takes ``image`` (batch, 3, H, W) and returns the outputs the metadata names,
+    each (batch, 1, H, W); symbolic dimensions match anything."""
+    expected = {"image": (info.batch, 3, info.input_height, info.input_width)}
+    actual = {i.name: tuple(i.shape) for i in session.get_inputs()}
+    problems = [f"inputs {sorted(actual)}, expected ['image']"] if set(actual) != set(expected) else []
+    outputs = {o.name: tuple(o.shape) for o in session.get_outputs()}
+    if missing := [name for name in info.outputs if name not in outputs]:
+        problems.append(f"no output {missing} (graph outputs: {sorted(outputs)})")
+    expected.update({name: (info.batch, 1, info.input_height, info.input_width) for name in info.outputs})
+    actual.update(outputs)
+    for name, shape in expected.items():
+        got = actual.get(name)
+        if got is not None and (
+            len(got) != len(shape) or any(isinstance(g, int) and g != e for g, e in zip(got, shape, strict=False))
+        ):
+            problems.append(f"{name} is {list(got)} in the graph, {list(shape)} by the metadata")
+    if problems:
+        raise ValueError(f"{path}: the graph does not match its {METADATA_KEY!r} metadata: {'; '.join(problems)}")

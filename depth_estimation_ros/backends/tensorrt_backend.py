@@ -5,7 +5,9 @@ clear ``RuntimeError`` and the rest of the package works.
 
 An engine only runs on the TensorRT version and GPU it was built for. Every engine is written with
 a JSON sidecar (``<engine>.json``) holding its :class:`EngineKey` (ONNX hash, TensorRT version, GPU
-name and compute capability, precision, input shape) and the model's :class:`ModelInfo`. Loading
+name and compute capability, precision, input shape), the model's :class:`ModelInfo` and the
+engine file's own SHA-256, so a sidecar never passes for another engine's. Both files are staged and
+renamed when complete; an existing engine is replaced only when asked (or by the cache). Loading
 compares the key with the running machine; a stale engine is rebuilt from its ONNX file when that
 is at hand (with a log line saying why), otherwise the error names what differs.
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import refuse_existing, staged_files
 from .base import Backend, DependencyError, ModelInfo
 from .onnxruntime_backend import read_onnx_info
 
@@ -107,9 +110,20 @@ def read_sidecar(engine_path: str | os.PathLike) -> tuple[EngineKey, ModelInfo, 
         )
     try:
         data = json.loads(path.read_text())
-        return EngineKey.from_dict(data["key"]), ModelInfo(**data["info"]), data.get("onnx")
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        key, info, onnx, digest = (
+            EngineKey.from_dict(data["key"]),
+            ModelInfo(**data["info"]),
+            data.get("onnx"),
+            data["engine_sha256"],
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: not a valid engine description ({exc})") from None
+    if sha256_file(engine_path) != digest:
+        raise ValueError(
+            f"{path} describes another engine than {engine_path} (SHA-256 differs): rebuild it with "
+            "depth-estimation build-engine --overwrite"
+        )
+    return key, info, onnx
 
 
 def check_engine(engine_path: str | os.PathLike, platform: tuple[str, str, str]) -> list[str]:
@@ -150,7 +164,9 @@ class EngineCache:
             log.warning("rebuilding stale TensorRT engine %s: %s", path, "; ".join(reasons))
         else:
             log.info("no cached TensorRT engine for %s (%s); building %s", onnx_path, precision, path)
-        return (build or build_engine)(onnx_path, path, precision=precision, **build_options)
+        if build is None:
+            build, build_options = build_engine, {**build_options, "overwrite": True}  # the cache's own files
+        return build(onnx_path, path, precision=precision, **build_options)
 
 
 def resolve_engine(
@@ -199,8 +215,13 @@ def build_engine(
     calibration_images: str | os.PathLike | None = None,
     timing_cache: str | os.PathLike | None = None,
     workspace_gib: float = 4.0,
+    overwrite: bool = False,
 ) -> Path:
     """Build a serialized engine with the TensorRT 10 Python API and write it with its sidecar."""
+    output = Path(output)
+    if not overwrite:
+        for path in (output, sidecar_path(output)):
+            refuse_existing(path)
     trt = import_tensorrt()
     import torch
 
@@ -230,17 +251,29 @@ def build_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".partial")
-    tmp.write_bytes(bytes(serialized))
-    os.replace(tmp, output)
-    description = {"key": asdict(key), "info": asdict(info), "onnx": str(Path(onnx_path).resolve())}
-    sidecar_path(output).write_text(json.dumps(description, indent=2))
+    write_engine(output, bytes(serialized), key, info, onnx_path, overwrite)
     if timing_cache:
-        Path(timing_cache).write_bytes(bytes(config.get_timing_cache().serialize()))
+        from ..files import write_bytes
+
+        write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()), overwrite=True)
     log.info("built %s engine %s for %s (compute %s, TensorRT %s)", precision, output, *platform[1:], platform[0])
     return output
+
+
+def write_engine(
+    output: Path, engine: bytes, key: EngineKey, info: ModelInfo, onnx_path, overwrite: bool = False
+) -> None:
+    """The engine and its sidecar, staged together: the engine is renamed first, then the sidecar
+    naming its hash, so a reader in between sees a mismatch, never a wrong description."""
+    description = {
+        "key": asdict(key),
+        "info": asdict(info),
+        "onnx": str(Path(onnx_path).resolve()),
+        "engine_sha256": hashlib.sha256(engine).hexdigest(),
+    }
+    with staged_files([output, sidecar_path(output)], overwrite) as staged:
+        staged[output].write_bytes(engine)
+        staged[sidecar_path(output)].write_text(json.dumps(description, indent=2))
 
 
 def _entropy_calibrator(trt, torch, batches):
