@@ -79,7 +79,7 @@ def test_config_overrides_and_bad_configs(config, tmp_path):
         load_config(config, ["optim.lr"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("modle: {name: acan}\n")
-    with pytest.raises(ValueError, match=r"bad\.yaml: unknown sections \['modle'\]"):
+    with pytest.raises(ValueError, match=r"bad\.yaml: unknown section\(s\) \['modle'\]; valid sections: model, data"):
         load_config(bad)
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")

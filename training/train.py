@@ -11,6 +11,13 @@ of the process is stored at every epoch end. ``--resume`` restores weights, opti
 AMP scaler, epoch, step and RNG state, so training 2 epochs equals training 1 and resuming for 1.
 Checkpoints are written atomically every epoch (``last.pt``; ``best.pt`` by validation AbsRel).
 A non-finite loss stops the run with a message; the last good checkpoint is left intact.
+
+Nothing silently wrong: the config is checked against a schema built from :data:`DEFAULTS` and the
+signatures of the model, dataset, augmentation and loss (unknown keys list the valid ones; types,
+ranges, NaN/inf). A folder holding a run is continued only with ``--resume`` and replaced only with
+``--overwrite``; a resumed run whose settings differ from its checkpoint's is refused unless
+``--allow-changed-config`` (then the new optimiser and schedule settings are applied). Training
+data with no valid depth is an error, not a finished run.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from depth_estimation_ros.files import load_yaml_mapping
+from depth_estimation_ros.errors import UsageError, run_guarded
+from depth_estimation_ros.files import load_yaml_mapping, non_finite, parse_yaml, write_text
 from depth_estimation_ros.metrics import average_metrics, compute_metrics
 from depth_estimation_ros.models import build_model, load_checkpoint, save_checkpoint
 from training.augment import Augment, crop, scale, to_tensors
@@ -81,6 +89,35 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# Value rules beyond the type of the default (dotted key → (test, what is expected)).
+RULES: dict[str, tuple[Any, str]] = {
+    "data.val_fraction": (lambda v: 0 < v < 1, "between 0 and 1"),
+    "data.input_size": (lambda v: len(v) == 2 and all(x >= 1 for x in v), "[height, width], positive"),
+    "data.workers": (lambda v: v >= 0, "non-negative"),
+    "optim.name": (lambda v: v in ("sgd", "adam", "adamw"), "sgd, adam or adamw"),
+    "optim.schedule": (lambda v: v in ("poly", "step", "constant"), "poly, step or constant"),
+    "optim.lr": (lambda v: v > 0, "positive"),
+    "optim.head_lr_mult": (lambda v: v > 0, "positive"),
+    "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "optim.weight_decay": (lambda v: v >= 0, "non-negative"),
+    "optim.betas": (lambda v: len(v) == 2 and all(0 <= x < 1 for x in v), "two numbers in [0, 1)"),
+    "optim.power": (lambda v: v > 0, "positive"),
+    "optim.step_epochs": (lambda v: v >= 1, "at least 1"),
+    "optim.gamma": (lambda v: v > 0, "positive"),
+    "train.epochs": (lambda v: v >= 1, "at least 1"),
+    "train.batch_size": (lambda v: v >= 1, "at least 1"),
+    "train.clip_grad": (lambda v: v >= 0, "non-negative (0: off)"),
+    "train.seed": (lambda v: v >= 0, "non-negative"),
+    "train.log_every": (lambda v: v >= 1, "at least 1"),
+    "train.image_every": (lambda v: v >= 1, "at least 1"),
+    "eval.min_depth": (lambda v: v > 0, "positive"),
+    "eval.max_depth": (lambda v: v > 0, "positive"),
+}
+# Settings a resumed run may change freely (they do not alter what is trained).
+FREE_ON_RESUME = ("output", "data.workers", "train.log_every", "train.image_every")
+RUN_FILES = ("last.pt", "best.pt", "config.yaml")
+
+
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stopped before the weights were touched."""
 
@@ -96,34 +133,167 @@ def merge(base: dict, update: dict) -> dict:
 
 
 def apply_override(config: dict, assignment: str) -> None:
-    """``a.b.c=value``; the value is parsed as YAML (numbers, booleans, lists)."""
+    """``a.b.c=value``; the value is parsed as YAML (numbers, ``1e-4`` included, booleans, lists)."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
-        raise ValueError(f"--set expects key=value, got {assignment!r}")
+        raise UsageError(f"--set expects key=value, got {assignment!r}")
     node = config
     *parents, leaf = key.split(".")
     for part in parents:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ValueError(f"--set {assignment}: {part!r} is not a section")
-    node[leaf] = yaml.safe_load(raw)
+            raise UsageError(f"--set {assignment}: {part!r} is not a section")
+    try:
+        node[leaf] = parse_yaml(raw)
+    except Exception as exc:
+        raise UsageError(f"--set {assignment}: the value is not valid YAML ({' '.join(str(exc).split())})") from None
 
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] = ()) -> dict:
+    """DEFAULTS, updated by the file, then by ``--set`` overrides; checked against the schema."""
     config = DEFAULTS
     if path:
-        loaded = load_yaml_mapping(path, "training config")
-        unknown = set(loaded) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"{path}: unknown sections {sorted(unknown)}; expected {sorted(DEFAULTS)}")
-        config = merge(DEFAULTS, loaded)
+        config = merge(DEFAULTS, load_yaml_mapping(path, "training config"))
     config = copy.deepcopy(config)
     for assignment in overrides:
         apply_override(config, assignment)
+    problems = check_config(config)
+    if problems:
+        source = f"{path} with --set" if path and overrides else path or "--set"
+        raise UsageError(f"{source}: {'; '.join(problems)}")
     return config
 
 
+def keyword_options(factory, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Keyword options of a callable and their defaults (``inspect.Parameter.empty`` if required)."""
+    import inspect
+
+    return {
+        name: p.default
+        for name, p in inspect.signature(factory).parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in skip
+    }
+
+
+def open_sections(config: dict) -> dict[str, dict[str, Any]]:
+    """Sections whose keys are a callable's options: dotted path → option → default."""
+    from depth_estimation_ros.models import _MODELS
+
+    sections = {}
+    name = config.get("model", {}).get("name") if isinstance(config.get("model"), dict) else None
+    if name in _MODELS:
+        sections["model"] = {"name": name, **keyword_options(_MODELS[name])}
+        loss = acan_loss if name == "acan" else msfnet_loss
+        sections["loss"] = {k: v for k, v in keyword_options(loss).items() if k not in ("outputs", "depth", "bins",
+                                                                                          "max_depth")}  # fmt: skip
+    data = config.get("data")
+    if isinstance(data, dict):
+        try:
+            dataset = dataset_factory(data.get("name"))
+        except ValueError:
+            dataset = None
+        if dataset is not None:
+            for part in ("train", "val"):
+                sections[f"data.{part}"] = keyword_options(dataset, skip=("transform",))
+        sections["data.augment"] = keyword_options(Augment, skip=("size",))
+    return sections
+
+
+def check_config(config: dict) -> list[str]:
+    """Every problem of a merged config, each naming the key and what is expected."""
+    from depth_estimation_ros.models import list_models
+
+    problems = [f"{where} is not finite: expected a finite number" for where in non_finite(config)]
+    if unknown := sorted(set(config) - set(DEFAULTS)):
+        problems.append(f"unknown section(s) {unknown}; valid sections: {', '.join(DEFAULTS)}")
+    model = config.get("model")
+    if not isinstance(model, dict) or model.get("name") not in list_models():
+        given = model.get("name") if isinstance(model, dict) else model
+        problems.append(f"model.name is {given!r}: expected one of {list_models()}")
+    data = config.get("data")
+    if isinstance(data, dict) and data.get("name") not in DATASETS:
+        problems.append(f"data.name is {data.get('name')!r}: expected one of {list(DATASETS)}")
+    return problems + check_section(config, DEFAULTS, "", open_sections(config))
+
+
+def check_section(values: Any, default: Any, where: str, sections: dict) -> list[str]:
+    """Check ``values`` against the default at ``where``: a section, a callable's options or a value."""
+    if where in sections or isinstance(default, dict):
+        if values is None and default is None:
+            return []
+        if not isinstance(values, dict):
+            return [f"{where} is {values!r}: expected a mapping"]
+        known = sections.get(where, default)
+        if where not in sections and where in ("model", "loss", "data.train", "data.val", "data.augment"):
+            return []  # a callable's options, unknown because its name is wrong (reported already)
+        problems = []
+        for key, value in values.items():
+            path = f"{where}.{key}" if where else key
+            if key not in known:
+                if where:  # unknown sections are reported once, above
+                    what = "option" if where in sections else "key"
+                    problems.append(f"{path}: unknown {what}; valid {what}s of {where}: {', '.join(known)}")
+            else:
+                problems += check_section(value, known[key], path, sections)
+        return problems
+    return check_value(where, values, default)
+
+
+def _kind(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "a boolean (true/false)"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return None  # None, a required option (no default) or an object: any value
+
+
+def check_value(where: str, value: Any, default: Any) -> list[str]:
+    """``value`` must be of the default's kind (an integer where a number is expected is fine),
+    then pass its rule in :data:`RULES`."""
+    expected, given = _kind(default), _kind(value)
+    if expected is None:
+        return []
+    if given != expected and not (expected == "a number" and given == "an integer"):
+        return [f"{where} is {value!r}: expected {expected}"]
+    nums = ("a number", "an integer")
+    if expected == "a list" and default and _kind(default[0]) in nums and any(_kind(v) not in nums for v in value):
+        return [f"{where} is {value!r}: expected a list of numbers"]
+    rule = RULES.get(where)
+    if rule and not rule[0](value):
+        return [f"{where} is {value!r}: expected {rule[1]}"]
+    return []
+
+
+def flatten(config: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in config.items():
+        path = f"{prefix}{key}"
+        out.update(flatten(value, f"{path}.") if isinstance(value, dict) and value else {path: value})
+    return out
+
+
+def config_changes(old: dict, new: dict) -> list[str]:
+    """``key: old → new`` for settings that differ (except :data:`FREE_ON_RESUME`)."""
+    before, after = flatten(old), flatten(new)
+    keys = sorted(k for k in set(before) | set(after) if not k.startswith(FREE_ON_RESUME))
+    missing = "(unset)"
+    return [
+        f"{k}: {before.get(k, missing)} → {after.get(k, missing)}"
+        for k in keys
+        if before.get(k, missing) != after.get(k, missing)
+    ]
+
+
 # --------------------------------------------------------------------------- data
+
+
+DATASETS = ("synthetic", "nyu_mat", "nyu_pairs", "kitti")
 
 
 def dataset_factory(name: str):
@@ -270,8 +440,26 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    def __init__(self, config: dict, resume: str | None = None):
+    """``resume``: ``"auto"`` (OUTPUT/last.pt when there is one, else a fresh start) or a path.
+    ``overwrite``: start afresh in a folder that holds a run (its checkpoints are replaced).
+    ``allow_changed_config``: resume even if settings differ from the checkpoint's (applied)."""
+
+    def __init__(
+        self, config: dict, resume: str | None = None, overwrite: bool = False, allow_changed_config: bool = False
+    ):
         self.config = config
+        self.output = Path(config["output"])
+        existing = [name for name in RUN_FILES if (self.output / name).exists()]
+        if resume == "auto" and not (self.output / "last.pt").is_file():
+            log.info("--resume auto: no %s yet, starting a new run", self.output / "last.pt")
+            resume = None
+        if existing and not resume and not overwrite:
+            raise FileExistsError(
+                f"{self.output} holds a training run ({', '.join(existing)}); continue it with --resume auto, "
+                "or pass --overwrite to start over (its checkpoints will be replaced)"
+            )
+        if self.output.exists() and not self.output.is_dir():
+            raise NotADirectoryError(f"output {self.output} is a file, expected a folder for the run")
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
@@ -283,7 +471,6 @@ class Trainer:
             torch.cuda.set_device(self.device)
         train_cfg = config["train"]
         seed_everything(train_cfg["seed"] + self.rank)
-        self.output = Path(config["output"])
 
         self.model = build_model(**config["model"]).to(self.device)
         self.train_set, self.val_set = build_datasets(config)
@@ -308,7 +495,7 @@ class Trainer:
         self.loss_fn = loss_function(self.model, config["loss"])
         self.epoch, self.step, self.best = 0, 0, math.inf
         if resume:
-            self.restore(self.output / "last.pt" if resume == "auto" else Path(resume))
+            self.restore(self.output / "last.pt" if resume == "auto" else Path(resume), allow_changed_config)
         self.net = self.model
         if self.distributed:
             if train_cfg["sync_bn"]:
@@ -319,7 +506,10 @@ class Trainer:
         self.writer = None
         if self.rank == 0:
             self.output.mkdir(parents=True, exist_ok=True)
-            (self.output / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+            if overwrite and not resume:  # an old best.pt must not outlive the run it came from
+                for name in existing:
+                    (self.output / name).unlink()
+            write_text(self.output / "config.yaml", yaml.safe_dump(config, sort_keys=False), overwrite=True)
 
     # -- checkpoints
 
@@ -341,18 +531,34 @@ class Trainer:
             self.model, self.output / name, input_size=self.config["data"]["input_size"], extra=extra
         )
 
-    def restore(self, path: Path) -> None:
+    def restore(self, path: Path, allow_changed_config: bool = False) -> None:
         state = load_checkpoint(path)
         training = state["extra"].get("training")
         if not training:
             raise ValueError(f"{path} holds no training state to resume from (a weights-only checkpoint?)")
         if state["model"] != self.model.config:
             raise ValueError(f"{path} was trained with model {state['model']}, the config asks for {self.model.config}")
+        changes = config_changes(training.get("config", {}), self.config)
+        if changes and not allow_changed_config:
+            raise ValueError(
+                f"{path} was trained with other settings: {'; '.join(changes)}. Resume with the checkpoint's "
+                "settings, or pass --allow-changed-config to continue with the new ones"
+            )
         self.model.load_state_dict(state["state_dict"])
-        self.optimizer.load_state_dict(training["optimizer"])
-        self.scheduler.load_state_dict(training["scheduler"])
+        fresh = [{k: v for k, v in group.items() if k != "params"} for group in self.optimizer.param_groups]
+        same_optimiser = training.get("config", {}).get("optim", {}).get("name") == self.config["optim"]["name"]
+        if same_optimiser:
+            self.optimizer.load_state_dict(training["optimizer"])
         self.scaler.load_state_dict(training["scaler"])
         self.epoch, self.step, self.best = training["epoch"], training["step"], training["best_abs_rel"]
+        if changes:  # the new settings apply from here on: hyperparameters, and the schedule at this step
+            log.warning("resuming with changed settings: %s", "; ".join(changes))
+            for group, settings, factor in zip(self.optimizer.param_groups, fresh, self.scheduler.lr_lambdas,
+                                               strict=True):  # fmt: skip
+                group.update(settings, lr=settings["initial_lr"] * factor(self.step))
+            self.scheduler.last_epoch = self.step
+        else:
+            self.scheduler.load_state_dict(training["scheduler"])
         set_rng_state(training["rng"])
         if self.rank == 0:
             log.info("resumed from %s at epoch %d (step %d)", path, self.epoch, self.step)
@@ -381,9 +587,11 @@ class Trainer:
         bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{self.config['train']['epochs']}",
                    disable=self.rank != 0 or not sys.stderr.isatty(), leave=False)  # fmt: skip
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else nullcontext()
+        valid = torch.zeros((), dtype=torch.float64, device=self.device)
         for batch in bar:
             image = batch["image"].to(self.device, non_blocking=True)
             depth = batch["depth"].to(self.device, non_blocking=True)
+            valid += (depth > 0).sum()
             with autocast:
                 terms = self.loss_fn(self.net(image), depth)
             self.check_finite(terms["loss"])
@@ -403,6 +611,13 @@ class Trainer:
                 if self.step % self.config["train"]["log_every"] == 0:
                     self.log_scalars("train", {k: float(v.detach()) for k, v in terms.items()})
                     self.log_scalars("lr", {"encoder": self.optimizer.param_groups[0]["lr"]})
+        if self.distributed:
+            dist.all_reduce(valid)
+        if valid.item() == 0:
+            raise ValueError(
+                f"no training sample of epoch {self.epoch + 1} has valid depth (all zero or invalid): check "
+                "data.train (depth files, their encoding and depth range)"
+            )
         return {k: v / max(1, self.steps_per_epoch) for k, v in totals.items()}
 
     def check_finite(self, loss: torch.Tensor) -> None:
@@ -480,8 +695,18 @@ class Trainer:
         while self.epoch < min(epochs, stop_after or epochs):
             losses = self.train_epoch()
             self.epoch += 1
+            scored = torch.ones(1, device=self.device)
             if self.rank == 0:
                 metrics = self.validate()
+                scored[0] = float(metrics["count"] > 0)
+            if self.distributed:  # every rank stops together
+                dist.broadcast(scored, 0)
+            if scored.item() == 0:
+                raise ValueError(
+                    "no validation sample has valid depth within eval.min_depth..max_depth, so no checkpoint "
+                    "can be scored: check data.val (or data.val_fraction) and the eval caps"
+                )
+            if self.rank == 0:
                 improved = metrics["abs_rel"] < self.best
                 self.best = min(self.best, metrics["abs_rel"]) if math.isfinite(metrics["abs_rel"]) else self.best
                 self.save("last.pt", metrics)
@@ -501,19 +726,29 @@ class Trainer:
         return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth-estimation train", description=__doc__.split("\n")[0])
     parser.add_argument("--config", help="YAML config (config/train/*.yaml); defaults apply to missing keys")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    parser.add_argument("--resume", help="'auto' (OUTPUT/last.pt) or a checkpoint path")
-    args = parser.parse_args(argv)
+    parser.add_argument("--resume", help="'auto' (OUTPUT/last.pt if there is one) or a checkpoint path")
+    parser.add_argument("--overwrite", action="store_true", help="start over in an output folder holding a run")
+    parser.add_argument("--allow-changed-config", action="store_true",
+                        help="resume although settings differ from the checkpoint's (the new ones apply)")  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_guarded("depth-estimation train", _main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues a run and --overwrite replaces it: give one of the two")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     config = load_config(args.config, args.set)
     try:
-        Trainer(config, args.resume).fit()
-    except NonFiniteLossError as exc:
-        log.error("%s", exc)
-        return 3
+        Trainer(config, args.resume, args.overwrite, args.allow_changed_config).fit()
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
