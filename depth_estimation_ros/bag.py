@@ -14,8 +14,12 @@ SQLite 3) with rosbags, runs every image through :class:`~depth_estimation_ros.p
 * Pairing: each image gets the CameraInfo with its header stamp from anywhere in the bag (all
   CameraInfo are indexed first); else, as in the node, the latest CameraInfo logged before it
   (:class:`~depth_estimation_ros.pipeline.CameraInfoPairing`).
-* Bad frames (:class:`~depth_estimation_ros.pipeline.BadFrame`) are counted, the first few logged
-  with the reason, and skipped.
+* One odd frame never aborts a bag: any error while decoding or processing one frame (a
+  :class:`~depth_estimation_ros.pipeline.BadFrame` or anything else) is counted with its reason,
+  the first few logged, and the frame skipped.
+* Nothing silently wrong: the messages read are compared with the bag's own counts (metadata);
+  a bag whose messages could not all be read, or in which no frame could be processed, is an error
+  and no output is written.
 * With ``copy_input`` (default) every input message of every topic is copied unchanged (raw CDR,
   the recorded message definitions and QoS), so the output bag replays completely.
 
@@ -23,7 +27,7 @@ Topic detection: without ``image_topic``, the one sensor_msgs Image topic carryi
 whose first message has a depth encoding such as 32FC1 or 16UC1 are not candidates), else the one
 CompressedImage topic; without ``camera_info_topic``, the CameraInfo topic in the image's namespace
 (``<ns>/camera_info`` when there are several). Missing or ambiguous topics raise a ValueError that
-lists the bag's topics and types.
+lists the bag's topics and types, and says why a candidate topic was not usable.
 
 The output is written into a sibling ``OUT.partial-XXXX`` folder and renamed to ``OUT`` only when
 complete: a failure or Ctrl-C leaves nothing that looks like a finished bag. An existing ``OUT`` is
@@ -46,7 +50,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import positive_float, positive_int, run_guarded, unit_float
 from .estimator import RESIZE_MODES, DepthEstimator
+from .files import refuse_overlap
 from .messages import COLOUR_ENCODINGS, MessageTypes
 from .parameters import DEFAULTS
 from .pipeline import TOPICS, BadFrame, CameraInfoPairing, DepthPipeline, stamp_of
@@ -207,14 +213,17 @@ def _first_message(reader, topic: str, store):
     return None
 
 
-def _is_colour_topic(reader, topic: str, msgtype: str, store) -> bool:
-    """False for topics whose first message is a depth image (32FC1, 16UC1, compressedDepth)."""
-    first = _first_message(reader, topic, store)
+def _unusable(reader, topic: str, msgtype: str, store) -> str | None:
+    """Why an image topic cannot be the input (its first message is depth, or unreadable), or None."""
+    try:
+        first = _first_message(reader, topic, store)
+    except Exception as exc:  # a damaged message: say so instead of failing
+        return f"{topic}: its first message cannot be read ({type(exc).__name__}: {exc})"
     if first is None:
-        return True
+        return None
     if msgtype == COMPRESSED_IMAGE:
-        return "compresseddepth" not in first.format.lower()
-    return first.encoding in COLOUR_ENCODINGS
+        return f"{topic}: compressed depth ({first.format})" if "compresseddepth" in first.format.lower() else None
+    return None if first.encoding in COLOUR_ENCODINGS else f"{topic}: encoding {first.encoding}, not colour"
 
 
 @dataclass(frozen=True)
@@ -251,16 +260,19 @@ def detect_topics(
             )
     else:
         # colour only: a ground-truth or recorded depth image (32FC1, 16UC1) is not an input
-        candidates = {
-            kind: [t for t, m in sorted(types.items()) if m == kind and _is_colour_topic(reader, t, kind, store)]
-            for kind in wanted
-        }
+        candidates: dict[str, list[str]] = {kind: [] for kind in wanted}
+        rejected = []
+        for topic, kind in sorted(types.items()):
+            if kind in wanted:
+                reason = _unusable(reader, topic, kind, store)
+                candidates[kind].append(topic) if reason is None else rejected.append(reason)
         raw, packed = candidates.get(IMAGE, []), candidates.get(COMPRESSED_IMAGE, [])
         chosen = raw if raw else packed  # raw is lossless: prefer it to a compressed copy
         if len(chosen) != 1:
             what = "colour " + " or ".join(t.rsplit("/", 1)[1] for t in wanted)
             problem = f"no {what} topic" if not chosen else f"several {what} topics ({', '.join(chosen)})"
-            raise ValueError(f"{problem} to take images from; give --image-topic. {describe_topics(reader)}")
+            why = f" Not usable: {'; '.join(rejected)}." if rejected else ""
+            raise ValueError(f"{problem} to take images from; give --image-topic.{why} {describe_topics(reader)}")
         image_topic = chosen[0]
     image_type = types[image_topic]
 
@@ -340,12 +352,31 @@ def _copy_connection(writer, connection, store):
 
 
 def _camera_info_index(reader, topic: str, store) -> dict[tuple[int, int], bytes]:
-    """Header stamp → raw CameraInfo (the last one of a stamp), over the whole bag."""
+    """Header stamp → raw CameraInfo (the last one of a stamp), over the whole bag; undecodable ones
+    are left out (the main pass counts them)."""
     connections = [c for c in reader.connections if c.topic == topic]
     index = {}
-    for connection, _, raw in reader.messages(connections=connections):
-        index[stamp_of(store.deserialize_cdr(raw, connection.msgtype))] = bytes(raw)
+    for connection, _, raw in _readable(reader.messages(connections=connections), []):
+        try:
+            index[stamp_of(store.deserialize_cdr(raw, connection.msgtype))] = bytes(raw)
+        except Exception:
+            continue
     return index
+
+
+def _readable(messages, problems: list[str]):
+    """The messages of a rosbags iterator until the storage fails; the failure goes to ``problems``."""
+    count = 0
+    while True:
+        try:
+            item = next(messages)
+        except StopIteration:
+            return
+        except Exception as exc:  # a damaged storage file (sqlite "malformed", MCAP record errors)
+            problems.append(f"reading stopped after {count} messages: {type(exc).__name__}: {exc}")
+            return
+        count += 1
+        yield item
 
 
 def _progress_bar(total: int, enabled: bool, description: str):
@@ -398,6 +429,7 @@ def process_bag(
     source, target = Path(input), Path(output)
     if not source.exists():
         raise FileNotFoundError(f"input bag {source} does not exist")
+    refuse_overlap(target, [("input bag", source)])
     refuse_existing(target)
     if storage is not None and storage not in STORAGES:
         raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
@@ -446,16 +478,28 @@ def process_bag(
 
 
 def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_input, progress) -> dict[str, Any]:
-    """The processing loop, writing into a staged output folder."""
+    """The processing loop, writing into a staged output folder, renamed only if the bag was read
+    whole and at least one frame was processed."""
     rosbag2, _ = require_rosbags()
     image_ids = {c.id for c in reader.connections if c.topic == topics.image}
     info_ids = {c.id for c in reader.connections if c.topic == topics.camera_info}
     counts: Counter[str] = Counter()
-    frames = bad = unpaired = 0
+    read: Counter[int] = Counter()
+    frames = bad = unpaired = bad_infos = 0
     reasons: list[str] = []
+    unreadable: list[str] = []
     not_copied: list[str] = []
     notes_seen: set[str] = set()
     pairing = CameraInfoPairing()
+
+    def skip(stamp_text: str, exc: Exception) -> None:
+        nonlocal bad
+        bad += 1
+        reason = f"{stamp_text}: {exc}" if isinstance(exc, BadFrame) else f"{stamp_text}: {type(exc).__name__}: {exc}"
+        if len(reasons) < LOGGED_BAD_FRAMES:
+            reasons.append(reason)
+            log.warning("bad frame %s (skipped)", reason)
+
     with staged_output(target) as staging, rosbag2.Writer(
         staging, version=BAG_VERSION, storage_plugin=storage_plugin(storage)
     ) as writer:  # fmt: skip
@@ -474,33 +518,38 @@ def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_
         }
         total = sum(c.msgcount for c in reader.connections if c.id in image_ids)
         with _progress_bar(total, progress, topics.image) as bar:
-            for connection, timestamp, raw in reader.messages():
+            for connection, timestamp, raw in _readable(reader.messages(), unreadable):
+                read[connection.id] += 1
                 if (copied := copies.get(connection.id)) is not None:
                     writer.write(copied, timestamp, raw)
                     counts[connection.topic] += 1
                 if connection.id in info_ids:
-                    pairing.add(store.deserialize_cdr(raw, connection.msgtype))
+                    try:
+                        pairing.add(store.deserialize_cdr(raw, connection.msgtype))
+                    except Exception as exc:
+                        bad_infos += 1
+                        log.warning("undecodable CameraInfo at log time %d skipped: %s", timestamp, exc)
                 if connection.id not in image_ids:
                     continue
                 bar.update(1)
-                image = store.deserialize_cdr(raw, connection.msgtype)
-                stamp = stamp_of(image)
-                info = store.deserialize_cdr(index[stamp], CAMERA_INFO) if stamp in index else None
-                if info is None:
-                    info, _ = pairing.match(image)
-                    if info is not None:
-                        unpaired += 1
-                        if unpaired == 1:
-                            log.warning("image %s has no CameraInfo of its stamp; using the latest before it (%s)",
-                                        _stamp_text(stamp), _stamp_text(stamp_of(info)))  # fmt: skip
                 try:
+                    image = store.deserialize_cdr(raw, connection.msgtype)
+                except Exception as exc:
+                    skip(f"log time {timestamp}", exc)
+                    continue
+                stamp = stamp_of(image)
+                try:
+                    info = store.deserialize_cdr(index[stamp], CAMERA_INFO) if stamp in index else None
+                    if info is None:
+                        info, _ = pairing.match(image)
+                        if info is not None:
+                            unpaired += 1
+                            if unpaired == 1:
+                                log.warning("image %s has no CameraInfo of its stamp; using the latest before it "
+                                            "(%s)", _stamp_text(stamp), _stamp_text(stamp_of(info)))  # fmt: skip
                     result = pipeline.process(image, info, topics.compressed)
-                except BadFrame as exc:
-                    bad += 1
-                    reason = f"{_stamp_text(stamp)}: {exc}"
-                    if len(reasons) < LOGGED_BAD_FRAMES:
-                        reasons.append(reason)
-                        log.warning("bad frame %s (skipped)", reason)
+                except Exception as exc:  # one odd frame never aborts the bag
+                    skip(_stamp_text(stamp), exc)
                     continue
                 for note in result.notes:
                     if note not in notes_seen:
@@ -510,17 +559,41 @@ def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_
                     writer.write(connections[name], timestamp, store.serialize_cdr(message, OUTPUT_TYPES[name]))
                     counts[outputs[name]] += 1
                 frames += 1
+        unreadable += [
+            f"{c.topic}: read {read[c.id]} of the {c.msgcount} messages the bag lists"
+            for c in reader.connections
+            if read[c.id] != c.msgcount
+        ]
+        if unreadable or not frames:
+            raise BagError(unreadable, frames, bad, reasons, topics.image, total)
     if bad > LOGGED_BAD_FRAMES:
         log.warning("%d bad frames in all (the first %d logged)", bad, LOGGED_BAD_FRAMES)
     return {
         "frames": frames,
         "bad_frames": bad,
         "bad_frame_reasons": reasons,
+        "bad_camera_infos": bad_infos,
         "unpaired_frames": unpaired,
         "output_topics": dict(outputs),
         "topics": {topic: counts[topic] for topic in sorted(set(counts) | set(outputs.values()))},
         "not_copied": not_copied,
     }
+
+
+class BagError(ValueError):
+    """The bag could not be read whole, or no frame of it could be processed: nothing is written."""
+
+    def __init__(self, unreadable: list[str], frames: int, bad: int, reasons: list[str], topic: str, total: int):
+        if unreadable:
+            text = f"the bag is damaged: {'; '.join(unreadable)}"
+        elif total == 0:
+            text = f"the image topic {topic} has no messages"
+        else:
+            text = (
+                f"no frame of {topic} could be processed ({bad} of {total} bad, e.g. {reasons[0] if reasons else '?'})"
+            )
+        super().__init__(f"{text}; {frames} frame(s) processed, no output written")
+        self.unreadable, self.frames, self.bad, self.reasons = unreadable, frames, bad, reasons
 
 
 # ---------------------------------------------------------------------------------------------
@@ -544,12 +617,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-points", action="store_true", help="do not write depth/points")
     parser.add_argument("--points-xyz", action="store_true", help="uncoloured cloud (xyz, point_step 16)")
     parser.add_argument("--no-confidence", action="store_true", help="do not write depth/confidence")
-    parser.add_argument("--decimation", type=int, default=1, help="keep every n-th pixel in the cloud (default: 1)")
-    parser.add_argument("--max-range", type=float, default=0.0, help="drop cloud points beyond this many metres")
+    parser.add_argument(
+        "--decimation", type=positive_int, default=1, help="keep every n-th pixel in the cloud (default: 1)"
+    )
+    parser.add_argument("--max-range", type=positive_float,
+                        help="drop cloud points farther than this many metres (default: no limit)")  # fmt: skip
     parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch", help="fit to the network input")
     parser.add_argument("--output-resolution", choices=("camera", "network"), default="camera",
                         help="depth at the camera's or the network's resolution (default: camera)")  # fmt: skip
-    parser.add_argument("--min-confidence", type=float, default=0.0, help="depth below this confidence → NaN")
+    parser.add_argument("--min-confidence", type=unit_float, default=0.0, help="depth below this confidence → NaN")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -564,18 +640,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for topic, count in summary["topics"].items():
         print(f"  {topic:40s} {count:6d}{'' if topic in outputs else '  (copied)'}")
     if summary["bad_frames"]:
-        print(f"  bad frames: {summary['bad_frames']}, e.g. {summary['bad_frame_reasons'][0]}")
+        print(f"  bad frames (skipped): {summary['bad_frames']}, e.g. {summary['bad_frame_reasons'][0]}")
+    if summary["bad_camera_infos"]:
+        print(f"  undecodable CameraInfo messages (skipped): {summary['bad_camera_infos']}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .backends.base import DependencyError
+    return run_guarded("depth-estimation bag", _main, argv)
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.decimation < 1:
-        parser.error(f"--decimation must be at least 1, got {args.decimation}")
-    if args.max_range < 0:
-        parser.error(f"--max-range must be non-negative (0: no limit), got {args.max_range}")
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     pipeline_options = {
@@ -583,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         "publish_points": not args.no_points,
         "points_rgb": not args.points_xyz,
         "points_decimation": args.decimation,
-        "points_max_range": args.max_range or None,
+        "points_max_range": args.max_range,
         "publish_confidence": not args.no_confidence,
     }
     estimator_options = {
@@ -591,26 +666,19 @@ def main(argv: list[str] | None = None) -> int:
         "output_resolution": args.output_resolution,
         "min_confidence": args.min_confidence,
     }
-    try:
-        summary = process_bag(
-            args.model,
-            args.input,
-            args.output,
-            args.image_topic,
-            args.camera_info_topic,
-            storage=args.storage,
-            copy_input=not args.no_copy_input,
-            pipeline_options=pipeline_options,
-            backend=args.backend,
-            estimator_options=estimator_options,
-            progress=not args.no_progress,
-        )
-    except (ValueError, FileNotFoundError, DependencyError) as exc:
-        print(f"depth-estimation bag: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"depth-estimation bag: interrupted; {args.output} not written", file=sys.stderr)
-        return 130
+    summary = process_bag(
+        args.model,
+        args.input,
+        args.output,
+        args.image_topic,
+        args.camera_info_topic,
+        storage=args.storage,
+        copy_input=not args.no_copy_input,
+        pipeline_options=pipeline_options,
+        backend=args.backend,
+        estimator_options=estimator_options,
+        progress=not args.no_progress,
+    )
     _print_summary(summary)
     return 0
 

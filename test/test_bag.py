@@ -17,8 +17,8 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.rosbag2 import Reader, Writer
 
+from depth_estimation_ros.bag import BagError, namespace_of, process_bag, storage_plugin, typestore_for
 from depth_estimation_ros.bag import main as bag_main
-from depth_estimation_ros.bag import namespace_of, process_bag, storage_plugin, typestore_for
 from depth_estimation_ros.camera import CameraModel
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
@@ -217,19 +217,17 @@ def test_compressed_images_pair_with_camera_info_logged_after_them(estimator, tm
     assert all(m.ros_msg.header.frame_id == "cam" for m in topics["/cam/front/depth/points"])
 
 
-def test_camera_info_of_another_size_gives_bad_frames_and_no_output(estimator, tmp_path):
+def test_a_bag_in_which_no_frame_can_be_processed_is_an_error(estimator, tmp_path):
     messages = []
     for i in range(3):
         stamp, image, info = frame(i, info_size=(2 * W, 2 * H))
         messages += [("/camera/image_raw", IMAGE, stamp, image), ("/camera/camera_info", INFO, stamp, info)]
     bag = write_bag(tmp_path / "in", messages)
-    summary = process_bag(estimator, bag, tmp_path / "out", progress=False)
-    assert (summary["frames"], summary["bad_frames"]) == (0, 3)
-    assert "96x64" in summary["bad_frame_reasons"][0]  # the image's size and the CameraInfo's
-    assert "192x128" in summary["bad_frame_reasons"][0]
-    counts = {t: len(m) for t, m in read_mcap(tmp_path / "out").items()}
-    assert counts == {"/camera/image_raw": 3, "/camera/camera_info": 3}  # inputs copied, nothing published
-    assert summary["topics"]["/camera/depth/image"] == 0
+    with pytest.raises(BagError, match=r"no frame of /camera/image_raw could be processed \(3 of 3 bad") as error:
+        process_bag(estimator, bag, tmp_path / "out", progress=False)
+    assert "96x64" in error.value.reasons[0]  # the image's size and the CameraInfo's
+    assert "192x128" in error.value.reasons[0]
+    assert no_partial_left(tmp_path / "out")  # an empty, complete-looking bag is never left
 
 
 @pytest.mark.parametrize("case", ["unknown image topic", "no camera info", "two colour images"])
@@ -266,18 +264,25 @@ class FailingEstimator(DepthEstimator):
         return super().__call__(image, camera)
 
 
-@pytest.mark.parametrize("error", [RuntimeError("inference failed"), KeyboardInterrupt()])
-def test_a_failing_run_leaves_no_output(error, sequence, estimator, tmp_path):
+def test_an_error_in_one_frame_skips_that_frame_only(sequence, estimator, tmp_path):
+    summary = process_bag(FailingEstimator(estimator.backend, RuntimeError("inference failed")), sequence[0],
+                          tmp_path / "out", progress=False)  # fmt: skip
+    assert (summary["frames"], summary["bad_frames"]) == (FRAMES - 1, 1)
+    assert "RuntimeError: inference failed" in summary["bad_frame_reasons"][0]
+    assert len(read_mcap(tmp_path / "out")["/camera/depth/image"]) == FRAMES - 1
+
+
+def test_an_interrupted_run_leaves_no_output(sequence, estimator, tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(type(error)):
-        process_bag(FailingEstimator(estimator.backend, error), sequence[0], out, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        process_bag(FailingEstimator(estimator.backend, KeyboardInterrupt()), sequence[0], out, progress=False)
     assert no_partial_left(out)
 
 
 def test_a_bad_model_path_is_a_one_line_error_and_writes_nothing(sequence, tmp_path, capsys):
     out = tmp_path / "out"
     args = ["--model", str(tmp_path / "missing.onnx"), "--input", str(sequence[0]), "--output", str(out)]
-    assert bag_main(args) == 2
+    assert bag_main(args) == 1
     error = capsys.readouterr().err
     assert error.startswith("depth-estimation bag: error:")
     assert error.count("\n") == 1

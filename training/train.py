@@ -257,7 +257,7 @@ def check_value(where: str, value: Any, default: Any) -> list[str]:
     """``value`` must be of the default's kind (an integer where a number is expected is fine),
     then pass its rule in :data:`RULES`."""
     expected, given = _kind(default), _kind(value)
-    if expected is None:
+    if expected is None or (isinstance(value, float) and not math.isfinite(value)):  # NaN: reported once
         return []
     if given != expected and not (expected == "a number" and given == "an integer"):
         return [f"{where} is {value!r}: expected {expected}"]
