@@ -349,6 +349,6 @@ def test_synth_cli_writes_a_camera_sequence_bag(tmp_path, capsys):
     first, last = (np.asarray(topics["/front/image_raw"][i][2].data) for i in (0, 2))
     assert not np.array_equal(first, last)  # the camera pans
 
-    assert synth_main(["--frames", "1"]) == 1  # neither a folder nor --bag
-    assert synth_main([str(tmp_path / "png"), "--bag", str(tmp_path / "b")]) == 1  # both
+    assert synth_main(["--frames", "1"]) == 2  # neither a folder nor --bag
+    assert synth_main([str(tmp_path / "png"), "--bag", str(tmp_path / "b")]) == 2  # both
     assert "one of the two" in capsys.readouterr().err

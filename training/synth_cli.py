@@ -11,6 +11,8 @@ Depth encodings are the project's (``training.datasets.DEPTH_ENCODINGS``): ``mm`
 NYU's) holds at most 65.535 m, so street scenes (up to 80 m) use ``m256`` (metres × 256,
 KITTI's; 3.9 mm steps). ``--depth-encoding auto`` (default) picks ``mm`` for indoor and ``m256``
 for street. Frame ``i`` renders seed ``--seed + i``: the same arguments write the same files.
+Files appear only when complete; a folder that is not empty is written into only with
+``--overwrite``.
 
 ``--bag OUT`` writes a rosbag2 camera sequence instead (:mod:`training.synthetic_bag`): one scene
 (seed ``--seed``) panned from −12° to +12° over ``--frames`` frames (default 30), on
@@ -29,28 +31,46 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depth_estimation_ros.errors import UsageError, non_negative_int, positive_float, positive_int, run_guarded
+from depth_estimation_ros.files import imwrite, write_text
 from training.datasets import DEPTH_ENCODINGS
 from training.datasets.synthetic import DEFAULT_FOV_DEG, DEPTH_RANGE, KINDS, render_scene
 
 _AUTO_ENCODING = {"indoor": "mm", "street": "m256"}
 
 
+def fov(text: str) -> float:
+    value = positive_float(text)
+    if value >= 180:
+        raise argparse.ArgumentTypeError(f"expected a field of view below 180 degrees, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``synth`` options, on ``parser`` (so a subcommand can reuse them)."""
     parser.add_argument(
-        "out", type=Path, nargs="?", help="output folder for PNG frames (created; existing files are overwritten)"
+        "out", type=Path, nargs="?", help="output folder for PNG frames (created; must be empty without --overwrite)"
     )
+    parser.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
     parser.add_argument("--bag", type=Path, help="write a rosbag2 camera sequence to this new folder instead")
     parser.add_argument(
-        "-n", "--count", "--frames", dest="count", type=int, help="number of frames (default: 10; 30 with --bag)"
+        "-n",
+        "--count",
+        "--frames",
+        dest="count",
+        type=positive_int,
+        help="number of frames (default: 10; 30 with --bag)",
     )
     parser.add_argument("--kind", choices=KINDS, default="indoor", help="scene kind (default: indoor)")
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the first frame; frame i uses seed + i (--bag: the scene's seed)"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the first frame; frame i uses seed + i (--bag: the scene's seed)",
     )
-    parser.add_argument("--height", type=int, default=256, help="image height (default: 256)")
-    parser.add_argument("--width", type=int, default=352, help="image width (default: 352)")
-    parser.add_argument("--fov", type=float, default=None, help="horizontal field of view, degrees (default: per kind)")
+    parser.add_argument("--height", type=positive_int, default=256, help="image height (default: 256)")
+    parser.add_argument("--width", type=positive_int, default=352, help="image width (default: 352)")
+    parser.add_argument("--fov", type=fov, default=None, help="horizontal field of view, degrees (default: per kind)")
     parser.add_argument(
         "--depth-encoding",
         choices=["auto", "mm", "m256"],
@@ -58,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="16-bit depth PNG units: mm (≤ 65.535 m) or m256 (metres × 256); auto: mm indoor, m256 street",
     )
     bag = parser.add_argument_group("rosbag2 sequence (with --bag)")
-    bag.add_argument("--rate", type=float, default=10.0, help="frame rate, Hz (default: 10)")
+    bag.add_argument("--rate", type=positive_float, default=10.0, help="frame rate, Hz (default: 10)")
     bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default: mcap)")
     bag.add_argument("--frame-id", default="camera_optical_frame", help="header frame_id (default: %(default)s)")
     bag.add_argument("--namespace", default="/camera", help="topic namespace (default: %(default)s)")
@@ -68,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     return add_arguments(
         argparse.ArgumentParser(
-            prog="synth",
+            prog="depth-estimation synth",
             description="Render synthetic RGB-D frames (RGB PNG, 16-bit depth PNG), or a camera sequence as a rosbag2.",
         )
     )
@@ -110,13 +130,11 @@ def run_bag(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     if (args.out is None) == (args.bag is None):
-        raise ValueError("give an output folder for PNG frames or --bag OUT for a rosbag2, one of the two")
+        raise UsageError("give an output folder for PNG frames or --bag OUT for a rosbag2, one of the two")
     if args.bag is not None:
         return run_bag(args)
     if args.count is None:
         args.count = 10
-    if args.count < 0 or args.seed < 0:
-        raise ValueError("--count and --seed must be non-negative")
     encoding = _AUTO_ENCODING[args.kind] if args.depth_encoding == "auto" else args.depth_encoding
     max_depth = DEPTH_RANGE[args.kind][1]
     dtype, unit = DEPTH_ENCODINGS[encoding]
@@ -126,8 +144,10 @@ def run(args: argparse.Namespace) -> int:
             f"({np.iinfo(dtype).max * unit:g} m); use --depth-encoding m256"
         )
     out: Path = args.out
-    (out / "rgb").mkdir(parents=True, exist_ok=True)
-    (out / "depth").mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output {out} is a file, expected a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise FileExistsError(f"output folder {out} is not empty; choose another or pass --overwrite")
     frames = []
     start = time.perf_counter()
     for i in range(args.count):
@@ -135,10 +155,8 @@ def run(args: argparse.Namespace) -> int:
         sample = render_scene(seed, args.height, args.width, args.kind, args.fov)
         name = sample["name"]
         rgb, depth = f"rgb/{name}.png", f"depth/{name}.png"
-        if not cv2.imwrite(str(out / rgb), cv2.cvtColor(sample["image"], cv2.COLOR_RGB2BGR)):
-            raise ValueError(f"cannot write {out / rgb}")
-        if not cv2.imwrite(str(out / depth), encode_depth(sample["depth"], sample["valid"], encoding)):
-            raise ValueError(f"cannot write {out / depth}")
+        imwrite(out / rgb, cv2.cvtColor(sample["image"], cv2.COLOR_RGB2BGR), args.overwrite)
+        imwrite(out / depth, encode_depth(sample["depth"], sample["valid"], encoding), args.overwrite)
         frames.append({"name": name, "seed": seed, "rgb": rgb, "depth": depth, "K": sample["K"].tolist()})
     cameras = {
         "kind": args.kind,
@@ -151,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         "depth_scale": unit,
         "frames": frames,
     }
-    (out / "cameras.json").write_text(json.dumps(cameras, indent=1) + "\n")
+    write_text(out / "cameras.json", json.dumps(cameras, indent=1) + "\n", args.overwrite)
     elapsed = time.perf_counter() - start
     size = f"{args.width}×{args.height}"
     print(f"wrote {args.count} {args.kind} frames ({size}, depth {encoding}) to {out} in {elapsed:.1f} s")
@@ -159,14 +177,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from depth_estimation_ros.backends.base import DependencyError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, OSError, DependencyError) as exc:
-        print(f"synth: error: {exc}", file=sys.stderr)
-        return 1
+    return run_guarded("depth-estimation synth", lambda rest: run(build_parser().parse_args(rest)), argv)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,10 @@ def write_synthetic_bag(
     """
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
-    if not rate_hz > 0:
-        raise ValueError(f"rate_hz must be positive, got {rate_hz}")
+    if not 0 < rate_hz < float("inf"):
+        raise ValueError(f"rate_hz must be a positive number, got {rate_hz}")
+    if fov_deg is not None and not 0 < fov_deg < 180:
+        raise ValueError(f"fov_deg must be between 0 and 180 degrees, got {fov_deg}")
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     if storage not in STORAGES:
