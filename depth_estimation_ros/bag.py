@@ -440,7 +440,7 @@ def process_bag(
     try:
         reader = rosbag2.Reader(source)
         reader.open()
-    except rosbag2.ReaderError as exc:
+    except Exception as exc:  # rosbags raises ReaderError, OSError, sqlite and YAML errors for damaged bags
         raise ValueError(f"cannot read bag {source}: {exc}") from None
     try:
         store = typestore_for(reader.ros_distro)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -105,7 +106,12 @@ def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) ->
             fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
             os.close(fd)
             staged[path] = Path(name)
-        yield staged
+        try:
+            yield staged
+        except OSError as exc:  # say where, and say when the device is full (numpy's short writes do not)
+            folder = paths[0].parent
+            full = shutil.disk_usage(folder).free == 0 and "No space left" not in str(exc)
+            raise OSError(f"cannot write into {folder}: {exc}{' (no space left on the device)' * full}") from exc
         mode = 0o666 & ~umask()
         for path, tmp in staged.items():
             os.chmod(tmp, mode)

@@ -594,7 +594,7 @@ class Trainer:
             valid += (depth > 0).sum()
             with autocast:
                 terms = self.loss_fn(self.net(image), depth)
-            self.check_finite(terms["loss"])
+            self.check_finite(terms["loss"], depth)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(terms["loss"]).backward()
             if self.config["train"]["clip_grad"]:
@@ -620,13 +620,15 @@ class Trainer:
             )
         return {k: v / max(1, self.steps_per_epoch) for k, v in totals.items()}
 
-    def check_finite(self, loss: torch.Tensor) -> None:
+    def check_finite(self, loss: torch.Tensor, depth: torch.Tensor | None = None) -> None:
         finite = torch.isfinite(loss.detach()).float()
         if self.distributed:  # every rank stops together
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
         if finite.item() < 1:
             last = self.output / "last.pt"
             kept = f"the last good checkpoint {last} is intact" if last.exists() else "no checkpoint was written yet"
+            if depth is not None and not bool((depth > 0).any()):
+                kept += "; no pixel of this batch has valid depth: check the depth files and their encoding"
             raise NonFiniteLossError(
                 f"loss is {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}; stopping ({kept}). "
                 "Lower optim.lr or train.clip_grad, or check the data for bad depth."
