@@ -136,7 +136,9 @@ def write_section(document: Path, text: str, section: str = SECTION) -> None:
         new = old[: old.index(start)] + text.rstrip("\n") + old[old.index(end) + len(end) :]
     else:
         new = old.rstrip("\n") + "\n\n" + text
-    document.write_text(new)
+    from .files import write_text
+
+    write_text(document, new, overwrite=True)  # staged: an interrupted run never truncates the document
 
 
 def run(

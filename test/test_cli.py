@@ -51,7 +51,7 @@ def test_demo_leaves_bags_previews_and_metrics(tmp_path, capsys):
     model.write_bytes((out / "model" / "best.pt").read_bytes())
     assert main(["demo", "--output", str(out), "--frames", "2", "--model", str(model)]) == 0  # replaces its own
     (tmp_path / "mine").mkdir()
-    assert main(["demo", "--output", str(tmp_path / "mine")]) == 2  # never wipes a folder it did not make
+    assert main(["demo", "--output", str(tmp_path / "mine")]) == 1  # never wipes a folder it did not make
 
 
 def test_package_xml_is_a_valid_ament_python_package():
