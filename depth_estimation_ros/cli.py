@@ -126,8 +126,9 @@ def _eval(args: argparse.Namespace) -> int:
 
     from .files import refuse_existing
 
-    if args.dataset == "synthetic" and args.count < 1:
-        raise UsageError(f"--count must be at least 1, got {args.count}")
+    for name in ("count", "height", "width"):
+        if args.dataset == "synthetic" and getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.output_json and not args.overwrite:
         refuse_existing(args.output_json)  # before spending the evaluation
     return run(args)
