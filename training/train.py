@@ -504,6 +504,8 @@ class Trainer:
                 self.net, device_ids=[local_rank] if self.device.type == "cuda" else None
             )
         self.writer = None
+        if self.distributed:  # every rank has checked the folder before rank 0 writes into it
+            dist.barrier()
         if self.rank == 0:
             self.output.mkdir(parents=True, exist_ok=True)
             if overwrite and not resume:  # an old best.pt must not outlive the run it came from
