@@ -7,6 +7,7 @@ so every ``finally`` removes the output staged so far, and the exit status is 12
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
 import os
@@ -74,55 +75,34 @@ def describe(exc: BaseException) -> str:
 # ------------------------------------------------------------------ argparse types that refuse NaN/inf
 
 
-def finite_float(text: str) -> float:
-    import argparse
-
+def _parse(text: str, kind: type, test, expected: str):
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if not test(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def finite_float(text: str) -> float:
+    return _parse(text, float, lambda v: True, "a finite number")
 
 
 def positive_float(text: str) -> float:
-    import argparse
-
-    value = finite_float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
+    return _parse(text, float, lambda v: v > 0, "a positive number")
 
 
 def unit_float(text: str) -> float:
-    import argparse
-
-    value = finite_float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
+    return _parse(text, float, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 def positive_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _parse(text, int, lambda v: v >= 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
-    import argparse
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
+    return _parse(text, int, lambda v: v >= 0, "a non-negative integer")
