@@ -114,6 +114,8 @@ def write_outputs(
         for file, write in writers.items():
             if write(staged[out_dir / file]) is False:
                 raise OSError(f"cannot write {out_dir / file} (the encoder failed: no space or no permission?)")
+    if result.confidence is None and overwrite:  # a replaced result keeps no file of the one it replaced
+        (out_dir / confidence_npy).unlink(missing_ok=True)
 
 
 def predict(
@@ -135,15 +137,20 @@ def predict(
     total, items = frames(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     count = 0
-    for name, rgb in tqdm(items, total=total, unit="frame", disable=total <= 1):
-        if not overwrite:
-            for file in result_files(name):
-                refuse_existing(out_dir / file, "result", "pass --overwrite to replace results")
-        frame_camera = camera
-        if frame_camera is None:
-            frame_camera = assumed_camera(rgb.shape[1], rgb.shape[0])
-            if count == 0:
-                log.warning("no camera intrinsics given: point clouds assume %s", frame_camera.K.tolist())
-        write_outputs(out_dir, name, rgb, estimator(rgb, frame_camera), max_range, overwrite)
-        count += 1
+    try:
+        for name, rgb in tqdm(items, total=total, unit="frame", disable=total <= 1):
+            if not overwrite:
+                for file in result_files(name):
+                    refuse_existing(out_dir / file, "result", "pass --overwrite to replace results")
+            frame_camera = camera
+            if frame_camera is None:
+                frame_camera = assumed_camera(rgb.shape[1], rgb.shape[0])
+                if count == 0:
+                    log.warning("no camera intrinsics given: point clouds assume %s", frame_camera.K.tolist())
+            write_outputs(out_dir, name, rgb, estimator(rgb, frame_camera), max_range, overwrite)
+            count += 1
+    except BaseException:
+        if count:
+            log.warning("stopped after %d of %d frame(s); their results in %s are complete", count, total, out_dir)
+        raise
     return count
