@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -553,21 +554,44 @@ def _(ctx):
     assert list(out.iterdir()) == []
 
 
-@case("predict-disk-full", "predict", "`--output` on a 64 kB tmpfs (skipped where mounting is not allowed)",
-      "exit 1; says no space is left; no temporary left")  # fmt: skip
-def _(ctx):
-    full = ctx.tmp / "full"
-    full.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], capture_output=True,
-                             text=True)  # fmt: skip
+@contextmanager
+def small_tmpfs(ctx, *options: str):
+    """A 64 kB tmpfs (with ``options``, e.g. ``ro``) at a fresh folder; skips where mounting is refused."""
+    folder = ctx.tmp / "mnt"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=64k", *options]), "tmpfs", str(folder)],
+                             capture_output=True, text=True)  # fmt: skip
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
     try:
-        source = images(ctx.tmp / "in", ["a.png"], size=(240, 320))
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@case("predict-disk-full", "predict", "`--output` on a 64 kB tmpfs (skipped where mounting is not allowed)",
+      "exit 1; says no space is left; no temporary left")  # fmt: skip
+def _(ctx):
+    source = images(ctx.tmp / "in", ["a.png"], size=(240, 320))
+    with small_tmpfs(ctx) as full:
         assert "no space left" in ctx.fails(1, *predict_args(ctx, source, full / "o")).lower()
         assert not [p.name for p in (full / "o").iterdir() if "partial" in p.name]
-    finally:
-        subprocess.run(["umount", str(full)], check=True)
+
+
+@case("export-read-only", "export", "`--output` in a read-only folder (a read-only tmpfs; skipped where "
+      "mounting is not allowed)", "exit 1 at once, before exporting; `Read-only file system`")  # fmt: skip
+def _(ctx):
+    checkpoint, _ = ctx.deployed["msfnet"]
+    with small_tmpfs(ctx, "ro") as folder:
+        line = ctx.fails(1, "export", "--checkpoint", checkpoint, "--output", folder / "m.onnx")
+        assert "Read-only file system" in line
+
+
+@case("bag-read-only", "bag", "`--output` in a read-only folder (as above)", "exit 1; `Read-only file system`")
+def _(ctx):
+    with small_tmpfs(ctx, "ro") as folder:
+        line = ctx.fails(1, *bag_args(ctx, ctx.fixture("small_bag"), folder / "out"))
+        assert "Read-only file system" in line
 
 
 @case("predict-sigterm", "predict", "SIGTERM while a frame's files are being written",

@@ -22,7 +22,7 @@ from torch import nn
 
 from depth_estimation_ros.backends.base import METADATA_KEY, ModelInfo
 from depth_estimation_ros.errors import UsageError
-from depth_estimation_ros.files import refuse_existing, refuse_overlap, staged_file
+from depth_estimation_ros.files import refuse_overlap, staged_file
 from depth_estimation_ros.models import load_checkpoint, load_model
 
 log = logging.getLogger(__name__)
@@ -77,13 +77,23 @@ def export_onnx(
             raise UsageError(f"{name} must be a positive integer, got {value}")
     output = Path(output)
     refuse_overlap(output, [("checkpoint", checkpoint)])
-    if not overwrite:
-        refuse_existing(output)  # before the export's minutes
     state = load_checkpoint(checkpoint)
     if height is None or width is None:
         if not state.get("input_size"):
             raise ValueError(f"{checkpoint} records no input size: pass --height and --width")
         height, width = height or state["input_size"][0], width or state["input_size"][1]
+    # The temporary is claimed first: an existing output or a folder we cannot write fails at once.
+    with staged_file(output, overwrite) as tmp:
+        proto, info = onnx_graph(checkpoint, height, width, batch, opset)
+        onnx.save(proto, str(tmp))
+    log.info("exported %s (%dx%d, opset %d) to %s", info.name, width, height, opset, output)
+    return output
+
+
+def onnx_graph(checkpoint, height: int, width: int, batch: int, opset: int):
+    """The checked ONNX model proto of a checkpoint, with its :class:`ModelInfo` in the metadata."""
+    import onnx
+
     model = load_model(checkpoint)
     model.check_input(torch.empty(1, 3, height, width, device="meta"))
     wrapper = DeployableDepth(model)
@@ -113,7 +123,4 @@ def export_onnx(
     unsupported = sorted({node.op_type for node in proto.graph.node} - TENSORRT_OPS)
     if unsupported:
         raise ValueError(f"exported graph uses operators TensorRT 10 does not support: {unsupported}")
-    with staged_file(output, overwrite) as tmp:
-        onnx.save(proto, str(tmp))
-    log.info("exported %s (%dx%d, opset %d) to %s", info.name, width, height, opset, output)
-    return output
+    return proto, info
