@@ -226,16 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    words = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--debug"][:1]
-    prog = " ".join(["depth-estimation", *[w for w in words if not w.startswith("-")]])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    words = [a for a in argv if a != "--debug"]
+    if words and words[0] in DELEGATED:  # their own main has the same boundary (and sees --debug)
+        import importlib
+
+        rest = list(argv)
+        rest.remove(words[0])
+        return importlib.import_module(DELEGATED[words[0]][0]).main(rest)
+    prog = " ".join(["depth-estimation", *words[:1]]) if words and not words[0].startswith("-") else "depth-estimation"
     return run_guarded(prog, _dispatch, argv)
 
 
 def _dispatch(argv: list[str]) -> int:
-    import importlib
-
-    if argv and argv[0] in DELEGATED:  # their own main has the same boundary
-        return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.func(args)
 

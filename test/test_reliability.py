@@ -834,7 +834,8 @@ def _(ctx):
     assert runtime.stderr.strip() == f"depth-estimation predict: error: model file not found: {missing}"
 
 
-@case("process-debug", "predict", "the same failure with `--debug`, and with `DEPTH_ESTIMATION_DEBUG=1`",
+@case("process-debug", "predict, train", "the same failure with `--debug`, with `DEPTH_ESTIMATION_DEBUG=1`, "
+      "and `depth-estimation --debug train ...`",
       "the traceback is printed, then the same `error:` line")  # fmt: skip
 def _(ctx):
     argv = ["-m", "depth_estimation_ros.cli", "predict", "--model", str(ctx.tmp / "missing.onnx"), "--input",
@@ -843,6 +844,9 @@ def _(ctx):
         assert result.returncode == 1
         assert "Traceback (most recent call last)" in result.stderr
         assert result.stderr.strip().endswith(f"error: model file not found: {ctx.tmp / 'missing.onnx'}")
+    delegated = command("-m", "depth_estimation_ros.cli", "--debug", "train", "--set", "train.epochs=0")
+    assert delegated.returncode == 2
+    assert "Traceback (most recent call last)" in delegated.stderr
 
 
 # ============================================================================ the table
