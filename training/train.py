@@ -177,24 +177,20 @@ def keyword_options(factory, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def open_sections(config: dict) -> dict[str, dict[str, Any]]:
     """Sections whose keys are a callable's options: dotted path → option → default."""
-    from depth_estimation_ros.models import _MODELS
+    from depth_estimation_ros.models import _MODELS  # the registry build_model reads
 
     sections = {}
-    name = config.get("model", {}).get("name") if isinstance(config.get("model"), dict) else None
+    name = config["model"].get("name") if isinstance(config.get("model"), dict) else None
     if name in _MODELS:
         sections["model"] = {"name": name, **keyword_options(_MODELS[name])}
+        # the trainer passes the network outputs, the target and the model's own bins or range
         loss = acan_loss if name == "acan" else msfnet_loss
-        sections["loss"] = {k: v for k, v in keyword_options(loss).items() if k not in ("outputs", "depth", "bins",
-                                                                                          "max_depth")}  # fmt: skip
+        sections["loss"] = keyword_options(loss, skip=("outputs", "depth", "bins", "max_depth"))
     data = config.get("data")
     if isinstance(data, dict):
-        try:
-            dataset = dataset_factory(data.get("name"))
-        except ValueError:
-            dataset = None
-        if dataset is not None:
-            for part in ("train", "val"):
-                sections[f"data.{part}"] = keyword_options(dataset, skip=("transform",))
+        if data.get("name") in DATASETS:
+            options = keyword_options(dataset_factory(data["name"]), skip=("transform",))
+            sections["data.train"] = sections["data.val"] = options
         sections["data.augment"] = keyword_options(Augment, skip=("size",))
     return sections
 
