@@ -109,6 +109,12 @@ def test_colcon_build_lays_out_what_ros2_launch_and_ros2_run_look_up(colcon_inst
     assert (prefix / "lib" / PACKAGE / keyword_literal(node, "executable")).is_file()
 
 
+def test_colcon_install_ships_the_demo_checkpoint_as_package_data(colcon_install):
+    installed = list((colcon_install / PACKAGE).glob(f"lib/python*/site-packages/{PACKAGE}/data/demo_acan.pt"))
+    assert len(installed) == 1, "the demo checkpoint is not installed beside the package"
+    assert installed[0].read_bytes() == (ROOT / PACKAGE / "data" / "demo_acan.pt").read_bytes()
+
+
 def test_installed_console_scripts_point_at_the_node_and_the_cli(colcon_install):
     prefix = colcon_install / PACKAGE
     (site_packages,) = prefix.glob("lib/python3*/site-packages")
