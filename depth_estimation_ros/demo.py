@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .files import imwrite, write_text
+
 MARKER = ".depth_estimation_demo"
 # A small ACAN trained on generated indoor rooms: two to three minutes on a 2-core CPU.
 TRAINING = {
@@ -139,7 +141,7 @@ def previews(
     def save(name: str, picture: np.ndarray) -> None:
         big = cv2.resize(picture, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST)
         files.append(folder / name)
-        cv2.imwrite(str(files[-1]), cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
+        imwrite(files[-1], cv2.cvtColor(big, cv2.COLOR_RGB2BGR))
 
     for index, stamp in enumerate(stamps):
         rgb, gt = image_to_rgb(images[stamp]), depth_from_image(truths[stamp])
@@ -204,7 +206,7 @@ def run(
         "graph": graph,
         "seconds": {"total": time.perf_counter() - start, "model": trained - start},
     }
-    (folder / "metrics.json").write_text(json.dumps(report, indent=2, default=str))
+    write_text(folder / "metrics.json", json.dumps(report, indent=2, default=str))
     for label, m in (("model", average), (f"constant {constant:.2f} m", floor)):
         print(f"{label:>16s} vs ground truth over {m['count']} frames: δ1 {m['d1']:.3f}, AbsRel {m['abs_rel']:.3f}, "
               f"RMSE {m['rmse']:.3f} m")  # fmt: skip

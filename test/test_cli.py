@@ -36,20 +36,22 @@ def test_models_command_names_a_bad_model(capsys):
     assert "unknown model 'nonet'" in capsys.readouterr().err
 
 
-def test_demo_leaves_bags_previews_and_metrics(tmp_path, capsys):
+def test_demo_runs_the_node_in_a_graph_and_leaves_bags_logs_previews_and_metrics(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--output", str(out), "--frames", "3", "--epochs", "1", "--train-frames", "16"]) == 0
+    assert main(["demo", "--output", str(out), "--frames", "3"]) == 0  # the shipped model
     assert (out / "input_bag" / "metadata.yaml").is_file()
-    assert (out / "output_bag" / "metadata.yaml").is_file()
+    assert (out / "output_bag" / "metadata.yaml").is_file()  # recorded from the live node
+    assert {"node.log", "player.log", "recorder.log"} <= {p.name for p in out.glob("*.log")}
     assert len(list(out.glob("preview_*.png"))) >= 1
     assert len(list(out.glob("cloud_*.png"))) >= 1
     report = json.loads((out / "metrics.json").read_text())
-    assert report["metrics"]["count"] == 3
-    assert 0 <= report["metrics"]["d1"] <= 1
+    assert report["graph"]["node_exit_status"] == 0
+    assert report["metrics"]["count"] == report["frames_published"] == 3  # the first image waits for its CameraInfo
+    assert report["metrics"]["d1"] > report["constant_baseline"]["metrics"]["d1"]
     assert "AbsRel" in capsys.readouterr().out
-    model = tmp_path / "model.pt"
-    model.write_bytes((out / "model" / "best.pt").read_bytes())
-    assert main(["demo", "--output", str(out), "--frames", "2", "--model", str(model)]) == 0  # replaces its own
+    # --train: a model of its own (tiny here), replacing the demo's own earlier folder
+    assert main(["demo", "--output", str(out), "--frames", "2", "--train", "--epochs", "1", "--train-frames", "8"]) == 0
+    assert (out / "model" / "best.pt").is_file()
     (tmp_path / "mine").mkdir()
     assert main(["demo", "--output", str(tmp_path / "mine")]) == 1  # never wipes a folder it did not make
 
