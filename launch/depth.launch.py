@@ -26,10 +26,11 @@ OVERRIDES = {"model": str, "backend": str, "use_sim_time": bool, "autostart": bo
 
 
 def depth_node(context):
+    # The substitution, not its evaluated string: launch converts "false" to a bool itself.
     overrides = {
-        name: ParameterValue(value, value_type=kind)
+        name: ParameterValue(LaunchConfiguration(name), value_type=kind)
         for name, kind in OVERRIDES.items()
-        if (value := LaunchConfiguration(name).perform(context)) != ""
+        if LaunchConfiguration(name).perform(context) != ""
     }
     image_topic = LaunchConfiguration("image_topic")
     return [
