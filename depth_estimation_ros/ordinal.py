@@ -105,12 +105,21 @@ class OrdinalBins:
             )
         return torch.sigmoid(self.pair_logits(logits))
 
+    def check_probabilities(self, probs: torch.Tensor) -> None:
+        """Ordinal probabilities must be (B, K, H, W): K+1 or 2K channels are someone else's tensor."""
+        if probs.dim() != 4 or probs.shape[1] != self.num_bins:
+            raise ValueError(
+                f"expected ordinal probabilities of shape (B, {self.num_bins}, H, W) for {self.num_bins} bins, "
+                f"got {tuple(probs.shape)}"
+            )
+
     def depth_of_label(self, label: torch.Tensor) -> torch.Tensor:
         """Bin centre ``c_l`` in metres for (possibly fractional) label positions."""
         return self.centre_scale * torch.exp(label * self.step)
 
     def decode_hard(self, probs: torch.Tensor) -> torch.Tensor:
         """Hard inference (eq. 12): ``l = Σ_k [P_k ≥ 0.5]``, depth ``c_l``; shape (B, 1, H, W)."""
+        self.check_probabilities(probs)
         label = (probs >= 0.5).to(probs.dtype).sum(dim=1, keepdim=True)
         return self.depth_of_label(label.clamp(max=self.num_bins - 1))
 
@@ -121,6 +130,7 @@ class OrdinalBins:
         clamped to ``[0, K − 1]`` so ``c_{l+1}`` always exists; at ``s = K − 1`` it gives
         ``c_{K−1}``, so the curve is continuous at the far end.
         """
+        self.check_probabilities(probs)
         s = probs.sum(dim=1, keepdim=True).clamp(0, self.num_bins - 1)
         low = torch.floor(s).clamp(max=self.num_bins - 2)
         frac = s - low
@@ -136,6 +146,7 @@ class OrdinalBins:
         it (confidence → 0). Non-monotone P gives negative differences, which are clipped, and
         the distribution is renormalised. Shape (B, 1, H, W).
         """
+        self.check_probabilities(probs)
         ones = torch.ones_like(probs[:, :1])
         mass = F.relu(torch.cat([ones, probs], 1) - torch.cat([probs, torch.zeros_like(ones)], 1))
         position = probs.sum(dim=1, keepdim=True)

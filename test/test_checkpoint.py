@@ -77,3 +77,27 @@ def test_pretrained_backbone_weights_load_from_a_local_file(tmp_path):
     torch.save({"something": torch.zeros(2)}, tmp_path / "other.pth")
     with pytest.raises(ValueError, match=r"other\.pth do not fit backbone 'resnet18'"):
         small_acan(pretrained=tmp_path / "other.pth")
+
+
+def test_a_checkpoint_from_before_the_reference_options_rebuilds_with_its_old_behaviour(tmp_path):
+    """Format-1 files written before ``align_corners``/``full_dilation`` existed lack them in their config."""
+    legacy = small_acan(align_corners=False, full_dilation=False).eval()
+    for m in legacy.modules():  # timm zero-initialises residual branches: open them so dilation matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(m.weight)
+    path = save_checkpoint(legacy, tmp_path / "old.pt", input_size=(64, 96))
+    state = torch.load(path, weights_only=True)
+    for key in ("align_corners", "full_dilation"):
+        del state["model"][key]
+    torch.save(state, path)
+    loaded = load_model(path)
+    assert loaded.config["align_corners"] is False and loaded.config["full_dilation"] is False
+    assert not loaded.align_corners
+    assert {m.dilation[0] for m in loaded.encoder.layer3.modules() if isinstance(m, torch.nn.Conv2d)} == {1, 2}
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(loaded(image)["depth"], legacy(image)["depth"])
+        # the same weights built with today's defaults compute something else
+        today = small_acan().eval()
+        today.load_state_dict(state["state_dict"])
+        assert not torch.allclose(today(image)["depth"], legacy(image)["depth"])

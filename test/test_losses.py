@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -117,8 +118,28 @@ def test_msfnet_losses_are_minimal_for_a_perfect_prediction_and_grow_with_the_er
 def test_ssim_of_identical_maps_is_one_and_of_unrelated_maps_is_low():
     x = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(0))
     y = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1))
-    assert torch.allclose(ssim_map(x, x, 1.0), torch.ones(1, 1, 32, 32), atol=1e-5)
+    assert torch.allclose(ssim_map(x, x, 1.0), torch.ones(1, 1, 22, 22), atol=1e-5)
     assert ssim_map(x, y, 1.0).mean() < 0.2
+
+
+def test_ssim_map_is_a_valid_convolution_matching_a_direct_gaussian_window_sum():
+    """DenseDepth's SSIM (tf.image.ssim): 11x11 Gaussian σ 1.5, no padding; map[i, j] is centred at (i+5, j+5)."""
+    x = torch.rand(1, 1, 20, 24, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    y = (x + 0.3 * torch.rand(1, 1, 20, 24, generator=torch.Generator().manual_seed(3), dtype=torch.float64)) * 2
+    result = ssim_map(x, y, data_range=3.0)
+    assert result.shape == (1, 1, 10, 14)
+    g = np.exp(-((np.arange(11) - 5.0) ** 2) / (2 * 1.5**2))
+    window = np.outer(g, g) / np.outer(g, g).sum()
+    i, j = 3, 7  # window rows 3..13, cols 7..17
+    a, b = x[0, 0, i : i + 11, j : j + 11].numpy(), y[0, 0, i : i + 11, j : j + 11].numpy()
+    mu_a, mu_b = (window * a).sum(), (window * b).sum()
+    var_a, var_b = (window * a * a).sum() - mu_a**2, (window * b * b).sum() - mu_b**2
+    cov = (window * a * b).sum() - mu_a * mu_b
+    c1, c2 = (0.01 * 3.0) ** 2, (0.03 * 3.0) ** 2
+    expected = (2 * mu_a * mu_b + c1) * (2 * cov + c2) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    assert result[0, 0, i, j].item() == pytest.approx(expected, rel=1e-9)
+    with pytest.raises(ValueError, match="at least 11x11"):
+        ssim_map(x[..., :10, :], y[..., :10, :], 1.0)
 
 
 def test_losses_ignore_what_invalid_pixels_hold():

@@ -144,11 +144,80 @@ def test_hard_decoding_gives_bin_centres():
 @pytest.mark.parametrize(
     ("name", "backbone", "low", "high"),
     [
-        ("acan", "resnet50", 60e6, 75e6),
-        ("acan", "resnet101", 80e6, 95e6),  # the reference ACAN-R101 has about 92 M
+        ("acan", "resnet50", 70e6, 75e6),
+        ("acan", "resnet101", 92.3e6, 92.5e6),  # the reference ACAN-R101: 92.38 M
         ("msfnet", "legacy_senet154", 120e6, 170e6),  # SENet-154 alone is about 115 M
     ],
 )
 def test_paper_configurations_build_with_their_published_sizes(name, backbone, low, high):
-    model = build_model(name, backbone=backbone)
+    with torch.device("meta"):  # sizes only: no memory, no initialisation time
+        model = build_model(name, backbone=backbone)
     assert low < count_parameters(model) < high
+
+
+def dilations(stage: torch.nn.Module) -> list[int]:
+    return [m.dilation[0] for m in stage.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+
+
+@pytest.mark.parametrize("backbone", ["resnet18", "resnet50"])
+def test_acan_dilates_every_block_of_stage_3_by_2_and_of_stage_4_by_4_as_the_reference(backbone):
+    with torch.device("meta"):
+        model = build_model("acan", backbone=backbone)
+        timm_layout = build_model("acan", backbone=backbone, full_dilation=False)
+    for stage, rate in (("layer3", 2), ("layer4", 4)):
+        convs = [m for m in getattr(model.encoder, stage).modules() if isinstance(m, torch.nn.Conv2d)]
+        assert all(m.padding == m.dilation for m in convs if m.kernel_size == (3, 3))
+        assert set(dilations(getattr(model.encoder, stage))) == {rate}
+        assert dilations(getattr(timm_layout.encoder, stage))[0] == rate // 2  # timm's first block
+
+
+def test_full_dilation_changes_the_features_but_keeps_every_weight_shape():
+    torch.manual_seed(0)
+    patched = open_residual_gates(small_acan()).eval()  # zero-initialised residuals would hide it
+    plain = small_acan(full_dilation=False).eval()
+    plain.load_state_dict(patched.state_dict())
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(patched.encoder(image)[-1], plain.encoder(image)[-1])
+
+
+def test_acan_upsamples_logits_with_aligned_corners_by_default():
+    model = small_acan().eval()
+    assert model.align_corners and model.config["align_corners"] is True
+    captured = {}
+    model.classifier.register_forward_hook(lambda m, i, o: captured.update(low=o))
+    with torch.no_grad():
+        model.train()
+        logits = model(torch.rand(1, 3, 32, 48))["logits"]
+    low = captured["low"]
+    assert torch.allclose(logits[..., 0, 0], low[..., 0, 0])  # corners coincide
+    assert torch.allclose(logits[..., -1, -1], low[..., -1, -1])
+    expected = torch.nn.functional.interpolate(low, size=(32, 48), mode="bilinear", align_corners=True)
+    assert torch.allclose(logits, expected)
+
+
+def test_acan_has_the_reference_dropout_in_three_places_and_kaiming_initialised_new_layers():
+    model = small_acan(value_channels=256)
+    drops = [m for m in model.cam.modules() if isinstance(m, torch.nn.Dropout2d | torch.nn.Dropout)]
+    assert [m.p for m in drops] == [0.5, 0.5, 0.5]
+    assert model.cam.fuse[0].out_channels == 32  # small_acan narrows it; the default is 2048
+    conv = model.cam.value[0]  # 3x3, fan-in 512 * 9: Kaiming std sqrt(2 / fan_in)
+    fan_in = conv.in_channels * 9
+    assert conv.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.05)
+    assert torch.count_nonzero(conv.bias) == 0
+    classifier = model.classifier.weight
+    assert classifier.std().item() == pytest.approx((2 / classifier.shape[1]) ** 0.5, rel=0.15)
+
+
+def test_msfnet_new_layers_are_xavier_initialised_and_the_encoder_is_untouched():
+    model = small_msfnet()
+    for conv in (model.bottleneck, model.up1.convs[0], model.head, model.usf.fuse[0]):
+        fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        fan_out = conv.out_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert conv.weight.abs().max().item() <= bound
+        assert conv.weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.25)
+        assert conv.bias is None or torch.count_nonzero(conv.bias) == 0
+    stem = model.encoder.conv1.weight  # timm's own (Kaiming) initialisation, not Xavier
+    bound = (6 / (3 * 49 + 64 * 49)) ** 0.5
+    assert stem.abs().max().item() > bound

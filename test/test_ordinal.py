@@ -103,3 +103,12 @@ def test_confidence_is_high_for_a_sharp_fall_and_low_for_a_vague_one(bins):
     assert c.shape == (4, 1, 5, 5)
     assert (c >= 0).all()
     assert (c <= 1).all()
+
+
+@pytest.mark.parametrize("channels", [15, 17, 32])
+def test_decoding_rejects_a_channel_count_other_than_k(channels):
+    bins = OrdinalBins(0.5, 10.0, 16)
+    probs = torch.rand(1, channels, 4, 4)
+    for method in (bins.decode_hard, bins.decode_soft, bins.confidence):
+        with pytest.raises(ValueError, match=rf"\(B, 16, H, W\) for 16 bins, got \(1, {channels}, 4, 4\)"):
+            method(probs)

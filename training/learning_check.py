@@ -2,7 +2,8 @@
 against the best constant-depth predictor, and record the result in ``docs/benchmarks.md``.
 
 ``python -m training.learning_check [--config config/train/synthetic_acan.yaml] [--run DIR]``
-(part of ``make bench``). With ``--run`` pointing at a finished run, training is skipped.
+(part of ``make bench``; ``config/train/synthetic_msfnet.yaml`` checks MSFNet). With ``--run``
+pointing at a finished run, training is skipped. Each network has its own section in the file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from training.datasets.synthetic import SyntheticDataset
 from training.evaluate import evaluate, evaluate_constant, median_depth
 from training.train import Trainer, load_config
 
-SECTION = "synthetic-learning"
+NAMES = {"acan": "ACAN", "msfnet": "MSFNet"}
+
+
+def describe(model: dict) -> str:
+    """One phrase naming the network and what sets its size."""
+    name = model["name"]
+    if name == "acan":
+        return f"ACAN with a {model['backbone']} encoder and {model['num_bins']} bins"
+    return f"MSFNet with a {model['backbone']} encoder (USF width {model.get('usf_channels', 16)})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,17 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     constant = median_depth(SyntheticDataset(**train))
     results = {
         f"constant {constant:.2f} m (training median)": evaluate_constant(constant, test, crop=None),
-        "small ACAN (best.pt)": evaluate(DepthEstimator(run / "best.pt", "torch"), test, crop=None)["metrics"],
+        f"small {NAMES[config['model']['name']]} (best.pt)": evaluate(DepthEstimator(run / "best.pt", "torch"), test, crop=None)["metrics"],
     }
     table = format_table(results)
     print(table)
     model = config["model"]
+    section = f"synthetic-learning-{model['name']}"
     text = "\n".join([
-        f"<!-- bench:{SECTION} start -->",
-        "## Learning check: small ACAN on synthetic indoor scenes",
+        f"<!-- bench:{section} start -->",
+        f"## Learning check: small {NAMES[model['name']]} on synthetic {train['kind']} scenes",
         "",
         f"Command: `python -m training.learning_check --config {args.config}` (part of `make bench`). Machine: "
-        f"{machine()}. Model: ACAN with a {model['backbone']} encoder and {model['num_bins']} bins, random "
+        f"{machine()}. Model: {describe(model)}, random "
         f"initialisation, trained on {train['length']} generated {train['kind']} frames at "
         f"{train['height']}x{train['width']} for {config['train']['epochs']} epochs"
         + (f" ({minutes:.1f} min)." if minutes else "."),
@@ -59,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         " validation 900,000+), whole image, caps 1e-3-10 m, no flip.",
         "",
         table,
-        f"<!-- bench:{SECTION} end -->",
+        f"<!-- bench:{section} end -->",
     ])  # fmt: skip
-    write_section(Path(args.output), text + "\n", SECTION)
+    write_section(Path(args.output), text + "\n", section)
     print(f"wrote {args.output}")
     return 0
 

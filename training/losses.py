@@ -167,12 +167,17 @@ def ssim_map(
     k1: float = 0.01,
     k2: float = 0.03,
 ) -> torch.Tensor:
-    """Per-pixel SSIM of single-channel maps with a Gaussian window (DenseDepth's settings)."""
+    """Per-pixel SSIM of single-channel maps as DenseDepth computes it (``tf.image.ssim``).
+
+    11×11 Gaussian window (σ 1.5), k1 0.01, k2 0.03, *valid* convolution: the map covers only
+    the window centres whose window lies inside the image, (H − window + 1) × (W − window + 1).
+    """
+    if min(x.shape[-2:]) < window:
+        raise ValueError(f"SSIM needs maps of at least {window}x{window} pixels, got {tuple(x.shape[-2:])}")
     w = _gaussian_window(window, sigma, x.dtype, x.device)
-    pad = window // 2
 
     def blur(t: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(t, (pad,) * 4, mode="replicate"), w)
+        return F.conv2d(t, w)
 
     mu_x, mu_y = blur(x), blur(y)
     var_x = blur(x * x) - mu_x**2
@@ -182,17 +187,21 @@ def ssim_map(
     return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
 
 
-def ssim_loss(pred: torch.Tensor, depth: torch.Tensor, data_range: float) -> torch.Tensor:
-    """SSIM loss (eq. 6): ``(1 − SSIM) / 2`` clipped to [0, 1], averaged over valid pixels.
+def ssim_loss(pred: torch.Tensor, depth: torch.Tensor, data_range: float, window: int = 11) -> torch.Tensor:
+    """SSIM loss (eq. 6): ``(1 − SSIM) / 2`` clipped to [0, 1], averaged over valid window centres.
 
-    Invalid ground-truth pixels take the (detached) prediction's value, so windows that overlap
-    them compare only what is known; ``data_range`` is the depth range in metres.
+    As in DenseDepth the SSIM map is a valid convolution, so a border of ``window // 2`` pixels
+    is never a window centre. Invalid ground-truth pixels take the (detached) prediction's value,
+    so windows that overlap them compare only what is known; ``data_range`` is the depth range in
+    metres. With dense ground truth this equals DenseDepth's loss (its per-pixel terms are in
+    [0, 1], so clipping the mean or each pixel is the same).
     """
     depth = resize_depth(depth, pred.shape[-2:])
     valid = valid_mask(depth)
     filled = torch.where(valid, depth, pred.detach())
-    loss = ((1 - ssim_map(pred, filled, data_range)) / 2).clamp(0, 1)
-    return masked_mean(loss, valid)
+    loss = ((1 - ssim_map(pred, filled, data_range, window)) / 2).clamp(0, 1)
+    r = window // 2
+    return masked_mean(loss, valid[..., r:-r, r:-r])
 
 
 def auxiliary_loss(aux: list[torch.Tensor], depth: torch.Tensor) -> torch.Tensor:

@@ -81,3 +81,23 @@ def backbone_normalization(backbone: nn.Module) -> tuple[tuple[float, ...], tupl
     """Input mean/std the backbone's pretrained weights expect (ImageNet's by default)."""
     cfg = getattr(backbone, "pretrained_cfg", None) or {}
     return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
+
+
+def dilate_every_block(encoder: nn.Module, stages: tuple[str, ...] = ("layer3", "layer4")) -> None:
+    """Give every 3×3 convolution of a dilated ResNet stage that stage's dilation, in place.
+
+    timm's output-stride-8 ResNet builds the first block of a dilated stage with the previous
+    stage's dilation (DeepLab's layout: stage 3 starts at 1, stage 4 at 2). The ACAN reference,
+    and the paper's "2-dilated and 4-dilated residual blocks", dilate every block of stage 3 by 2
+    and of stage 4 by 4. Only the dilation and padding of stride-1 convolutions change, so no
+    weight changes shape. Encoders without ResNet stages (``layer3``, ``layer4``) are left as built.
+    """
+    for name in stages:
+        stage = getattr(encoder, name, None)
+        if stage is None:
+            return
+        convs = [m for m in stage.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+        dilation = max((m.dilation[0] for m in convs), default=1)
+        for conv in convs:
+            if conv.stride == (1, 1) and conv.dilation[0] < dilation:
+                conv.dilation, conv.padding = (dilation, dilation), (dilation, dilation)

@@ -83,6 +83,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return state
 
 
+def legacy_defaults(name: str | None) -> dict[str, Any]:
+    """Build options a stored config may lack because it predates them, at their old behaviour.
+
+    ``build_model`` records every option, so a missing one means the file was written before
+    the option existed (e.g. ACAN's ``align_corners`` and ``full_dilation``, whose new defaults
+    follow the reference code).
+    """
+    from .acan import LEGACY_DEFAULTS as ACAN_LEGACY
+
+    return dict({"acan": ACAN_LEGACY}.get(name, {}))
+
+
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"):
     """Rebuild the model of a checkpoint, load its weights, and return it in eval mode."""
     from . import build_model  # the registry imports this module
@@ -91,6 +103,8 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     config = dict(state["model"])
     name = config.pop("name", None)
     config.pop("pretrained", None)  # the checkpoint holds the weights: never fetch any
+    # Options added after a checkpoint was written take the value that reproduces its model.
+    config = {**legacy_defaults(name), **config}
     try:
         with torch.device("meta"):  # options only: nothing allocated yet
             skeleton = build_model(name, **config)

@@ -1,4 +1,5 @@
-"""MSFNet: Multi-Scale Features Network (Xu et al., 2021).
+"""MSFNet: Multi-Scale Features Network (Pei, "MSFNet: Multi-scale features network for monocular
+depth estimation", 2021).
 
 Encoder pyramid (SENet-154 in the paper) → DenseDepth-style decoder, with an enhanced diverse
 attention module (EDA, eq. 2) on stage 3 and an upsample-stage fusion module (USF) whose
@@ -28,6 +29,8 @@ The paper leaves these choices open; this module reads them as follows:
   and a 3×3 conv to one channel at stride 2.
 * Output: ``min_depth + (max_depth − min_depth)·sigmoid(x)``: metres, bounded to the depth range.
   The losses work on metres. Auxiliary heads use the same mapping, at the main output's size.
+* Initialisation (paper §IV): every layer outside the pretrained encoder is Xavier-initialised
+  (Glorot uniform weights, zero bias; norm layers at scale 1, shift 0).
 * Confidence: the paper has none, so the model publishes none.
 """
 
@@ -49,6 +52,15 @@ def conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> n
         nn.BatchNorm2d(out_channels),
         nn.ReLU(True),
     )
+
+
+def xavier_init(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero bias for convolutions (the paper's Xavier initialisation)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def fit_to(x: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
@@ -187,6 +199,9 @@ class MSFNet(DepthNet):
         self.head = nn.Conv2d(width // 16, 1, 3, padding=1)
         self.aux_eda = nn.Conv2d(c3, 1, 1)
         self.aux_usf = nn.Conv2d(self.usf.out_channels, 1, 1)
+        for name, child in self.named_children():
+            if name != "encoder":
+                xavier_init(child)
 
     def to_metres(self, x: torch.Tensor) -> torch.Tensor:
         return self.min_depth + (self.max_depth - self.min_depth) * torch.sigmoid(x)
