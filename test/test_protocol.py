@@ -12,6 +12,7 @@ from training.protocol import (
     garg_crop_mask,
     nyu_crop_mask,
     resize_prediction,
+    resolve_crop,
 )
 
 
@@ -93,3 +94,26 @@ def test_evaluate_image_masks_outside_the_crop_and_resizes_the_prediction():
     assert math.isnan(evaluate_image(pred, np.zeros((480, 640)), "nyu")["rmse"])
     with pytest.raises(ValueError, match="unknown dataset"):
         evaluate_image(pred, gt, "scannet")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "crop", "message"),
+    [
+        ("nyu", "eigen", "crop 'eigen' is a KITTI crop; NYU crops are bts, densedepth, default or none"),
+        ("nyu", "garg", "crop 'garg' is a KITTI crop"),
+        ("kitti", "bts", "crop 'bts' is a NYU crop; KITTI crops are eigen, garg, default or none"),
+        ("kitti", "middle", "crop 'middle' is not a crop"),
+    ],
+)
+def test_a_crop_of_the_other_dataset_is_an_error_not_a_silent_kitti_crop_on_nyu(dataset, crop, message):
+    gt = np.full((48, 64), 3.0)
+    with pytest.raises(ValueError, match=message):
+        evaluate_image(gt, gt, dataset, crop=crop)
+
+
+def test_crop_names_resolve_per_dataset():
+    assert resolve_crop("nyu", "default") == "bts"
+    assert resolve_crop("kitti", "default") == "garg"
+    assert resolve_crop("kitti", "eigen") == "eigen"
+    assert resolve_crop("nyu", "none") is None
+    assert resolve_crop("nyu", None) is None

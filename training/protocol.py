@@ -76,6 +76,30 @@ def crop_mask(h: int, w: int, crop: str) -> np.ndarray:
     raise ValueError(f"unknown crop {crop!r}; expected one of {sorted({*NYU_CROPS, *KITTI_CROPS})} or None")
 
 
+CROPS = {"nyu": NYU_CROPS, "kitti": KITTI_CROPS}
+
+
+def resolve_crop(dataset: str, crop: str | None) -> str | None:
+    """The crop name a protocol uses: ``"default"`` becomes the dataset's, ``None``/``"none"`` no crop.
+
+    A crop of the other dataset (e.g. KITTI's ``"eigen"`` on NYU) is an error: its fractions
+    describe a different camera and would silently score the wrong pixels.
+    """
+    if dataset not in CAPS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(CAPS)}")
+    if crop is None or crop == "none":
+        return None
+    if crop == "default":
+        return DEFAULT_CROP[dataset]
+    if crop in CROPS[dataset]:
+        return crop
+    owner = next((name for name, crops in CROPS.items() if crop in crops), None)
+    what = f"is a {owner.upper()} crop" if owner else "is not a crop"
+    raise ValueError(
+        f"crop {crop!r} {what}; {dataset.upper()} crops are {', '.join(sorted(CROPS[dataset]))}, default or none"
+    )
+
+
 def resize_prediction(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bilinear resize (cv2, pixel-centre aligned) of an (H, W) depth map to ``shape`` = (h, w).
 
@@ -115,7 +139,8 @@ def evaluate_image(
     """Score one prediction under the protocol: resize to ``gt``, mask the crop, cap, compute metrics.
 
     Caps default to NYU 1e-3..10 m and KITTI 1e-3..80 m; ``crop="default"`` is ``"bts"`` for NYU
-    and ``"garg"`` for KITTI, ``None`` scores the whole image.
+    and ``"garg"`` for KITTI, ``None`` scores the whole image; a crop of the other dataset is an
+    error (:func:`resolve_crop`).
     """
     if dataset not in CAPS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(CAPS)}")
@@ -124,7 +149,7 @@ def evaluate_image(
     if gt.ndim != 2:
         raise ValueError(f"expected (H, W) ground truth, got shape {gt.shape}")
     pred = resize_prediction(pred, gt.shape)
-    crop = DEFAULT_CROP[dataset] if crop == "default" else crop
+    crop = resolve_crop(dataset, crop)
     if crop is not None:
         gt = np.where(crop_mask(*gt.shape, crop), gt, np.nan)
     return compute_metrics(pred, gt, lo if min_depth is None else min_depth, hi if max_depth is None else max_depth)
