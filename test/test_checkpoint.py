@@ -91,7 +91,8 @@ def test_a_checkpoint_from_before_the_reference_options_rebuilds_with_its_old_be
         del state["model"][key]
     torch.save(state, path)
     loaded = load_model(path)
-    assert loaded.config["align_corners"] is False and loaded.config["full_dilation"] is False
+    assert loaded.config["align_corners"] is False
+    assert loaded.config["full_dilation"] is False
     assert not loaded.align_corners
     assert {m.dilation[0] for m in loaded.encoder.layer3.modules() if isinstance(m, torch.nn.Conv2d)} == {1, 2}
     image = torch.rand(1, 3, 64, 96)

@@ -183,7 +183,8 @@ def test_full_dilation_changes_the_features_but_keeps_every_weight_shape():
 
 def test_acan_upsamples_logits_with_aligned_corners_by_default():
     model = small_acan().eval()
-    assert model.align_corners and model.config["align_corners"] is True
+    assert model.align_corners
+    assert model.config["align_corners"] is True
     captured = {}
     model.classifier.register_forward_hook(lambda m, i, o: captured.update(low=o))
     with torch.no_grad():

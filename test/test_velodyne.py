@@ -11,10 +11,7 @@ DATE, DRIVE = "2011_09_26", "2011_09_26_drive_0002_sync"
 H, W = 375, 1242
 # Velodyne (x forward, y left, z up) to camera 0 (x right, y down, z forward), then a 0.1/-0.2/-0.3 m shift.
 VELO_TO_CAM = (
-    "calib_time: 15-Mar-2012 11:37:16\n"
-    "R: 0 -1 0 0 0 -1 1 0 0\n"
-    "T: 0.1 -0.2 -0.3\n"
-    "delta_f: 0.000000e+00 0.000000e+00\n"
+    "calib_time: 15-Mar-2012 11:37:16\nR: 0 -1 0 0 0 -1 1 0 0\nT: 0.1 -0.2 -0.3\ndelta_f: 0.000000e+00 0.000000e+00\n"
 )
 # R_rect_00: a rotation about x (cos 0.96, sin 0.28) so that leaving it out would move every point.
 CAM_TO_CAM = (
@@ -47,7 +44,8 @@ def test_a_point_lands_on_the_pixel_and_depth_computed_by_hand(raw):
     # P: u·z = 700·-0.9 + 600·9.508 + 45 = 5119.8, v·z = 700·2.044 + 180·9.508 + 0.2 = 3142.44,
     #    z = 9.508 + 0.003 = 9.511 → u = 538.30, v = 330.40 → rounded, minus 1 (1-based devkit): (537, 329)
     depth = velodyne_depth(scan, raw / DATE)
-    assert depth.shape == (H, W) and depth.dtype == np.float32
+    assert depth.shape == (H, W)
+    assert depth.dtype == np.float32
     assert np.count_nonzero(depth) == 1
     assert depth[329, 537] == pytest.approx(9.511, abs=1e-5)
 

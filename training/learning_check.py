@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     test = SyntheticDataset(args.test_count, kind=train["kind"], height=train["height"], width=train["width"],
                             seed=2_000_000)  # fmt: skip  # seeds never used by training or validation
     constant = median_depth(SyntheticDataset(**train))
+    name = NAMES[config["model"]["name"]]
     results = {
         f"constant {constant:.2f} m (training median)": evaluate_constant(constant, test, crop=None),
-        f"small {NAMES[config['model']['name']]} (best.pt)": evaluate(DepthEstimator(run / "best.pt", "torch"), test, crop=None)["metrics"],
+        f"small {name} (best.pt)": evaluate(DepthEstimator(run / "best.pt", "torch"), test, crop=None)["metrics"],
     }
     table = format_table(results)
     print(table)
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     section = f"synthetic-learning-{model['name']}"
     text = "\n".join([
         f"<!-- bench:{section} start -->",
-        f"## Learning check: small {NAMES[model['name']]} on synthetic {train['kind']} scenes",
+        f"## Learning check: small {name} on synthetic {train['kind']} scenes",
         "",
         f"Command: `python -m training.learning_check --config {args.config}` (part of `make bench`). Machine: "
         f"{machine()}. Model: {describe(model)}, random "

@@ -153,3 +153,17 @@ def evaluate_image(
     if crop is not None:
         gt = np.where(crop_mask(*gt.shape, crop), gt, np.nan)
     return compute_metrics(pred, gt, lo if min_depth is None else min_depth, hi if max_depth is None else max_depth)
+
+
+def eval_scale(config: dict) -> float:
+    """Image scale at which evaluation shows whole frames to a network trained with ``config``.
+
+    ``eval.scale`` when the config sets it (the paper configs do: the scale of the paper's own
+    test input), else the middle of ``data.augment.scale``, else 1 (training crops at native
+    scale). Training records it in the checkpoint so eval needs nothing else.
+    """
+    explicit = (config.get("eval") or {}).get("scale")
+    if explicit:
+        return float(explicit)
+    low_high = ((config.get("data") or {}).get("augment") or {}).get("scale")
+    return float(sum(low_high) / 2) if low_high else 1.0

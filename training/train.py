@@ -47,6 +47,7 @@ from depth_estimation_ros.metrics import average_metrics, compute_metrics
 from depth_estimation_ros.models import build_model, load_checkpoint, save_checkpoint
 from training.augment import Augment, crop, scale, to_tensors
 from training.losses import acan_loss, msfnet_loss
+from training.protocol import eval_scale
 
 log = logging.getLogger("training")
 
@@ -78,13 +79,13 @@ DEFAULTS: dict[str, Any] = {
         "epochs": 50,
         "batch_size": 8,
         "amp": True,
-        "clip_grad": 1.0,
+        "clip_grad": 0.0,
         "seed": 0,
         "sync_bn": False,
         "log_every": 20,
         "image_every": 1,
     },
-    "eval": {"min_depth": 1e-3, "max_depth": 10.0},
+    "eval": {"min_depth": 1e-3, "max_depth": 10.0, "scale": None},
     "output": "runs/experiment",
 }
 
@@ -524,7 +525,7 @@ class Trainer:
         }
 
     def save(self, name: str, metrics: dict | None = None) -> Path:
-        extra = {"training": self.state(), "metrics": metrics or {}}
+        extra = {"training": self.state(), "metrics": metrics or {}, "eval": {"scale": eval_scale(self.config)}}
         return save_checkpoint(
             self.model, self.output / name, input_size=self.config["data"]["input_size"], extra=extra
         )

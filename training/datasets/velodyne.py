@@ -46,7 +46,9 @@ def _calib_matrix(calib: dict[str, np.ndarray], key: str, size: int, source: Pat
     return value
 
 
-def velodyne_to_image(cam_to_cam: PathLike, velo_to_cam: PathLike, camera: str = "02") -> tuple[np.ndarray, tuple[int, int]]:
+def velodyne_to_image(
+    cam_to_cam: PathLike, velo_to_cam: PathLike, camera: str = "02"
+) -> tuple[np.ndarray, tuple[int, int]]:
     """The 3×4 matrix from homogeneous Velodyne points to camera ``camera``'s image, and its (H, W)."""
     from training.datasets.kitti import read_kitti_calib
 
