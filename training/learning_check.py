@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", help="an existing run folder (skip training)")
     parser.add_argument("--test-count", type=int, default=100, help="held-out frames to score")
     parser.add_argument("--output", default="docs/benchmarks.md")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     args = parser.parse_args(argv)
-    config = load_config(args.config, [f"output={args.run}"] if args.run else [])
+    config = load_config(args.config, [*args.set, *([f"output={args.run}"] if args.run else [])])
     run = Path(config["output"])
     minutes = None
     if not (args.run and (run / "best.pt").is_file()):
@@ -61,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         f"<!-- bench:{section} start -->",
         f"## Learning check: small {name} on synthetic {train['kind']} scenes",
         "",
-        f"Command: `python -m training.learning_check --config {args.config}` (part of `make bench`). Machine: "
+        f"Command: `python -m training.learning_check --config {args.config}"
+        + "".join(f" --set {a}" for a in args.set)
+        + f"` (part of `make bench`). Machine: "
         f"{machine()}. Model: {describe(model)}, random "
         f"initialisation, trained on {train['length']} generated {train['kind']} frames at "
         f"{train['height']}x{train['width']} for {config['train']['epochs']} epochs"
