@@ -37,7 +37,8 @@ demo: develop
 
 bench: develop
 	$(VENV)/bin/depth-estimation bench
-	$(PY) -m training.learning_check
+	$(PY) -m training.learning_check --config config/train/synthetic_acan.yaml
+	$(PY) -m training.learning_check --config config/train/synthetic_msfnet.yaml
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output
