@@ -41,7 +41,8 @@ from .pointcloud import PackedCloud
 def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
     """Metres (NaN invalid) → uint16 millimetres (0 invalid, saturated at 65.535 m)."""
     valid = np.isfinite(depth) & (depth > 0)
-    mm = np.round(np.where(valid, depth, 0) * 1000)
+    # in float64: a float32 product would round x.5 mm cases before np.round does
+    mm = np.round(np.where(valid, depth, 0).astype(np.float64) * 1000)
     return np.clip(mm, 0, 65535).astype(np.uint16)
 
 
