@@ -80,14 +80,14 @@ def test_pretrained_backbone_weights_load_from_a_local_file(tmp_path):
 
 
 def test_a_checkpoint_from_before_the_reference_options_rebuilds_with_its_old_behaviour(tmp_path):
-    """Format-1 files written before ``align_corners``/``full_dilation`` existed lack them in their config."""
-    legacy = small_acan(align_corners=False, full_dilation=False).eval()
+    """Format-1 files written before the reference options (``align_corners`` …) lack them in their config."""
+    legacy = small_acan(align_corners=False, full_dilation=False, reference_init=False).eval()
     for m in legacy.modules():  # timm zero-initialises residual branches: open them so dilation matters
         if isinstance(m, torch.nn.BatchNorm2d):
             torch.nn.init.ones_(m.weight)
     path = save_checkpoint(legacy, tmp_path / "old.pt", input_size=(64, 96))
     state = torch.load(path, weights_only=True)
-    for key in ("align_corners", "full_dilation"):
+    for key in ("align_corners", "full_dilation", "reference_init"):
         del state["model"][key]
     torch.save(state, path)
     loaded = load_model(path)
@@ -102,3 +102,14 @@ def test_a_checkpoint_from_before_the_reference_options_rebuilds_with_its_old_be
         today = small_acan().eval()
         today.load_state_dict(state["state_dict"])
         assert not torch.allclose(today(image)["depth"], legacy(image)["depth"])
+
+
+def test_the_shipped_demo_checkpoint_rebuilds_with_the_layout_it_was_trained_with():
+    from importlib.resources import files
+
+    path = files("depth_estimation_ros") / "data" / "demo_acan.pt"
+    assert "align_corners" not in load_checkpoint(path)["model"]  # written before the option existed
+    model = load_model(path)
+    assert model.config["align_corners"] is False
+    assert model.config["full_dilation"] is False
+    assert {m.dilation[0] for m in model.encoder.layer3.modules() if isinstance(m, torch.nn.Conv2d)} == {1, 2}

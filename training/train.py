@@ -113,6 +113,10 @@ RULES: dict[str, tuple[Any, str]] = {
     "train.image_every": (lambda v: v >= 1, "at least 1"),
     "eval.min_depth": (lambda v: v > 0, "positive"),
     "eval.max_depth": (lambda v: v > 0, "positive"),
+    "eval.scale": (
+        lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v > 0),
+        "a positive image scale, or null (the middle of data.augment.scale)",
+    ),
 }
 # Settings a resumed run may change freely (they do not alter what is trained).
 FREE_ON_RESUME = ("output", "data.workers", "train.log_every", "train.image_every")

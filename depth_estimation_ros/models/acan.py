@@ -38,8 +38,9 @@ attention loss (eq. 6–7). Depth is decoded with soft inference (eq. 13) by def
 ``decode="hard"`` gives eq. 12. Confidence is the ordinal probability mass within one bin of the
 estimate (:meth:`OrdinalBins.confidence`).
 
-Checkpoints saved before ``align_corners`` and ``full_dilation`` existed were built with timm's
-dilation and ``align_corners=False``: :data:`LEGACY_DEFAULTS` rebuilds them that way.
+Checkpoints saved before ``align_corners``, ``full_dilation`` and ``reference_init`` existed were
+built with timm's dilation, ``align_corners=False`` and PyTorch's default initialisation:
+:data:`LEGACY_DEFAULTS` rebuilds them that way.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from .backbones import backbone_normalization, create_backbone, dilate_every_blo
 from .base import DepthNet
 
 # Options added after checkpoint format 1 shipped: a stored config without them was built this way.
-LEGACY_DEFAULTS = {"align_corners": False, "full_dilation": False}
+LEGACY_DEFAULTS = {"align_corners": False, "full_dilation": False, "reference_init": False}
 
 
 def kaiming_init(module: nn.Module) -> None:
@@ -142,6 +143,8 @@ class ACAN(DepthNet):
         align_corners: of the bilinear ×8 logit upsampling (reference: True).
         full_dilation: dilate every block of stages 3 and 4 (2 and 4) as the reference does;
             False keeps timm's output-stride-8 layout (first block of each at the previous dilation).
+        reference_init: Kaiming-initialise the new layers as the reference does; False keeps
+            PyTorch's default initialisation (how models were built before this option).
     """
 
     size_divisor = 8
@@ -162,6 +165,7 @@ class ACAN(DepthNet):
         decode: str = "soft",
         align_corners: bool = True,
         full_dilation: bool = True,
+        reference_init: bool = True,
     ):
         if decode not in ("soft", "hard"):
             raise ValueError(f"decode must be 'soft' or 'hard', got {decode!r}")
@@ -182,8 +186,9 @@ class ACAN(DepthNet):
             encoder.feature_info.channels()[-1], key_channels, value_channels, pool_channels, fuse_channels, dropout
         )
         self.classifier = nn.Conv2d(fuse_channels, 2 * num_bins, 1)
-        kaiming_init(self.cam)
-        kaiming_init(self.classifier)
+        if reference_init:
+            kaiming_init(self.cam)
+            kaiming_init(self.classifier)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.encoder(self.normalize(image))[-1]
