@@ -38,7 +38,7 @@ def test_predict_writes_depth_png_npy_confidence_preview_and_ply(deployed, image
         png = cv2.imread(str(out / f"frame_{i}_depth.png"), cv2.IMREAD_UNCHANGED)
         assert png.dtype == np.uint16
         assert png.shape == (120, 160)
-        assert np.array_equal(png, np.round(depth * 1000).astype(np.uint16))  # millimetres
+        assert np.array_equal(png, np.round(depth.astype(np.float64) * 1000).astype(np.uint16))  # millimetres
         confidence = np.load(out / f"frame_{i}_confidence.npy")
         assert confidence.shape == (120, 160)
         assert 0 <= confidence.min() <= confidence.max() <= 1
