@@ -182,7 +182,7 @@ class DepthNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            p = validate({p.name: self.get_parameter(p.name).value for p in PARAMETERS})
+            p = validate({q.name: self.get_parameter(q.name).value for q in PARAMETERS})
             estimator = DepthEstimator(
                 p["model"], p["backend"], resize=p["resize"], output_resolution=p["output_resolution"],
                 min_confidence=p["min_confidence"], precision=p["precision"],
@@ -409,7 +409,11 @@ def main(argv: list[str] | None = None) -> int:
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass  # Ctrl-C, SIGTERM or `ros2 lifecycle set ... shutdown`: a normal stop
+        pass  # Ctrl-C or SIGTERM: a normal stop
+    except RCLError:
+        if rclpy.ok():
+            raise
+        # The signal shut the context down while the executor was building its wait set: a normal stop.
     finally:
         if node is not None:
             node.teardown()
