@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import refuse_existing, staged_files
-from .base import Backend, DependencyError, ModelInfo
+from ..files import IMAGE_SUFFIXES, refuse_existing, staged_files
+from .base import Backend, DependencyError, ModelInfo, network_input
 from .onnxruntime_backend import read_onnx_info
 
 log = logging.getLogger(__name__)
@@ -195,8 +195,6 @@ def calibration_batches(directory: str | os.PathLike, info: ModelInfo, limit: in
     """Pre-processed float32 batches from the images of a folder, as the runtime would feed them."""
     import cv2
 
-    from ..estimator import IMAGE_SUFFIXES, to_network_input
-
     files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     if not files:
         raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
@@ -204,7 +202,7 @@ def calibration_batches(directory: str | os.PathLike, info: ModelInfo, limit: in
         bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"cannot read calibration image {file}")
-        x = to_network_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (info.input_height, info.input_width))
+        x = network_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (info.input_height, info.input_width))
         yield np.repeat(x, info.batch, axis=0)
 
 
