@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backends import open_backend
+from .backends import Backend, ModelInfo, open_backend
 from .camera import CameraModel
 from .estimator import postprocess, preprocess
 from .models import build_model, save_checkpoint
@@ -165,3 +165,95 @@ def run(
         write_section(Path(output), text)
         print(f"wrote {output}")
     return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-frame cost outside the network, against Open3D's RGB-D → coloured cloud conversion
+
+OPEN3D_SCRIPT = """
+import json, statistics, sys, time
+import numpy as np, open3d as o3d
+data = np.load(sys.argv[1])
+depth, rgb, k, repeats = data["depth"], data["rgb"], data["k"], int(sys.argv[2])
+h, w = depth.shape
+intrinsic = o3d.camera.PinholeCameraIntrinsic(w, h, k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+def convert():
+    rgbd = o3d.geometry.RGBDImage.create_from_color_and_depth(
+        o3d.geometry.Image(rgb), o3d.geometry.Image(depth), depth_scale=1.0, depth_trunc=1e9,
+        convert_rgb_to_intensity=False)
+    return o3d.geometry.PointCloud.create_from_rgbd_image(rgbd, intrinsic, project_valid_depth_only=False)
+convert()
+times = []
+for _ in range(repeats):
+    start = time.perf_counter(); convert(); times.append(time.perf_counter() - start)
+print(json.dumps({"ms": 1000 * statistics.median(times), "version": o3d.__version__}))
+"""
+
+
+class ReplayBackend(Backend):
+    """Returns fixed network outputs: the frame's road without the network (for timing the rest)."""
+
+    name = "replay"
+
+    def __init__(self, info: ModelInfo, outputs: dict[str, np.ndarray]):
+        super().__init__(info)
+        self.outputs = outputs
+
+    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        self.check_batch(batch)
+        return self.outputs
+
+
+def open3d_reference(depth: np.ndarray, rgb: np.ndarray, camera: CameraModel, repeats: int, python: str | None):
+    """Median ms of Open3D's RGB-D → organised coloured cloud for this frame, run by ``python`` (an
+    interpreter with open3d; this one when None), and Open3D's version; None where it is missing."""
+    import json
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory() as tmp:
+        frame = Path(tmp) / "frame.npz"
+        np.savez(frame, depth=depth, rgb=rgb, k=camera.K)
+        run = subprocess.run([python or sys.executable, "-c", OPEN3D_SCRIPT, str(frame), str(repeats)],
+                             capture_output=True, text=True)  # fmt: skip
+    if run.returncode != 0:
+        return None
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    return result["ms"], result["version"]
+
+
+def frame_messages(height: int = 480, width: int = 640, size: tuple[int, int] = (256, 352)):
+    """A camera frame as (Image, CameraInfo) messages, and network outputs for it (rosbags types)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    from .messages import MessageTypes, camera_info_msg, header, image_msg
+
+    types = MessageTypes.from_typestore(get_typestore(Stores.ROS2_JAZZY))
+    image, camera = frame_and_camera(height, width)
+    h = header(1, 0, camera.frame_id, types)
+    rng = np.random.default_rng(1)
+    outputs = {
+        "depth": rng.uniform(0.5, 10, (1, 1, *size)).astype(np.float32),
+        "confidence": rng.uniform(0, 1, (1, 1, *size)).astype(np.float32),
+    }
+    return image_msg(image, "rgb8", h, types), camera_info_msg(camera, h, types), outputs
+
+
+def bench_overhead(types, options: dict, repeats: int, size: tuple[int, int] = (256, 352)) -> dict:
+    """Median per-frame ms of ``DepthPipeline.process`` minus the network, and its outputs."""
+    from .backends import ModelInfo
+    from .estimator import DepthEstimator
+    from .pipeline import DepthPipeline
+
+    image, info, outputs = frame_messages(size=size)
+    model = ModelInfo("replay", *size, 0.5, 10.0, has_confidence=True)
+    pipeline = DepthPipeline(DepthEstimator(ReplayBackend(model, outputs)), types, **options)
+    times, stages = [], {}
+    for i in range(repeats + 1):
+        output = pipeline.process(image, info)
+        if i:  # the first frame allocates and caches
+            times.append(1000 * (output.timings["total"] - output.timings["inference"]))
+            for k, v in output.timings.items():
+                stages.setdefault(k, []).append(1000 * v)
+    return {"ms": statistics.median(times), "stages": {k: statistics.median(v) for k, v in stages.items()},
+            "output": output}  # fmt: skip

@@ -24,7 +24,15 @@ from .backends.base import network_input
 from .camera import CameraModel, Letterbox
 from .files import IMAGE_SUFFIXES
 
-__all__ = ["IMAGE_SUFFIXES", "DepthEstimator", "DepthResult", "network_input", "postprocess", "preprocess"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "DepthEstimator",
+    "DepthResult",
+    "network_image",
+    "network_input",
+    "postprocess",
+    "preprocess",
+]
 RESIZE_MODES = ("stretch", "letterbox")
 
 
@@ -46,20 +54,30 @@ def check_rgb(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def preprocess(
+def network_image(
     image: np.ndarray, camera: CameraModel, size: tuple[int, int], resize: str = "stretch"
 ) -> tuple[np.ndarray, CameraModel, Letterbox | None]:
-    """Network input (1, 3, h, w), the camera of that input, and the letterbox to undo (if any)."""
+    """The uint8 RGB image the network sees (h, w, 3), its camera, and the letterbox (if any)."""
     check_rgb(image)
     camera.check_image(image.shape)
     h, w = size
     if resize == "stretch":
-        return network_input(image, (h, w)), camera.resize(w, h), None
+        if image.shape[:2] != (h, w):
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        return image, camera.resize(w, h), None
     net_camera, box = camera.letterbox(w, h)
     canvas = np.zeros((h, w, 3), dtype=np.uint8)
     inner = cv2.resize(image, (box.inner_width, box.inner_height), interpolation=cv2.INTER_AREA)
     canvas[box.pad_y : box.pad_y + box.inner_height, box.pad_x : box.pad_x + box.inner_width] = inner
-    return network_input(canvas, (h, w)), net_camera, box
+    return canvas, net_camera, box
+
+
+def preprocess(
+    image: np.ndarray, camera: CameraModel, size: tuple[int, int], resize: str = "stretch"
+) -> tuple[np.ndarray, CameraModel, Letterbox | None]:
+    """Network input (1, 3, h, w), the camera of that input, and the letterbox to undo (if any)."""
+    pixels, net_camera, box = network_image(image, camera, size, resize)
+    return network_input(pixels, size), net_camera, box
 
 
 def postprocess(

@@ -108,6 +108,7 @@ class MessageTypes:
     uint8_sequence: Callable[[np.ndarray], Any] = _identity  # a flat uint8 array → a uint8[] field
     float64_sequence: Callable[[np.ndarray], Any] = _identity  # a flat float64 array → a float64[] field
     uint8_storage: Callable[[int], Any] = _numpy_bytes  # n bytes a uint8[] field takes without a copy
+    rclpy: bool = False  # rclpy's classes: see _with_data
 
     @classmethod
     def from_typestore(cls, store) -> MessageTypes:
@@ -143,7 +144,21 @@ class MessageTypes:
             uint8_sequence=_array_of("B"),
             float64_sequence=_array_of("d"),
             uint8_storage=_array_bytes,
+            rclpy=True,
         )
+
+
+def _with_data(cls, types: MessageTypes, data, **fields):
+    """A message whose ``data`` field is ``data`` itself, not a copy of it.
+
+    rclpy's generated constructors copy a ``data`` argument (``array.array('B', data)``), and so
+    does the unchecked setter; the checked setter keeps an ``array.array('B')`` as it is.
+    """
+    if not types.rclpy:
+        return cls(data=data, **fields)
+    msg = cls(check_fields=True, **fields)
+    msg.data = data
+    return msg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,14 +369,16 @@ def image_msg(pixels: np.ndarray, encoding: str, header, types: MessageTypes, st
     else:
         flat = np.ascontiguousarray(pixels, dtype=dtype.newbyteorder("<")).reshape(-1).view(np.uint8)
         data = types.uint8_sequence(flat)
-    return types.Image(
+    return _with_data(
+        types.Image,
+        types,
+        data,
         header=header,
         height=int(height),
         width=int(width),
         encoding=encoding,
         is_bigendian=0,
         step=int(width * channels * dtype.itemsize),
-        data=data,
     )
 
 
@@ -393,7 +410,10 @@ def pointcloud_msg(cloud: PackedCloud, header, types: MessageTypes):
         types.PointField(name=f.name, offset=int(f.offset), datatype=int(f.datatype), count=int(f.count))
         for f in cloud.fields
     ]
-    return types.PointCloud2(
+    return _with_data(
+        types.PointCloud2,
+        types,
+        types.uint8_sequence(cloud.data),
         header=header,
         height=int(cloud.height),
         width=int(cloud.width),
@@ -401,6 +421,5 @@ def pointcloud_msg(cloud: PackedCloud, header, types: MessageTypes):
         is_bigendian=bool(cloud.is_bigendian),
         point_step=int(cloud.point_step),
         row_step=int(cloud.row_step),
-        data=types.uint8_sequence(cloud.data),
         is_dense=bool(cloud.is_dense),
     )

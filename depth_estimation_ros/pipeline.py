@@ -17,9 +17,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
+import numpy as np
 
-from .estimator import DepthEstimator
+from .estimator import DepthEstimator, network_image
 from .messages import (
     MessageTypes,
     camera_from_info,
@@ -32,7 +32,7 @@ from .messages import (
     pointcloud_msg,
     writable_view,
 )
-from .pointcloud import CloudPacker
+from .pointcloud import CloudPacker, PackedCloud
 
 TOPICS = ("depth/image", "depth/image_raw", "depth/camera_info", "depth/points", "depth/confidence")
 
@@ -75,6 +75,7 @@ class DepthPipeline:
         points_max_range: float | None = None,
         publish_confidence: bool = True,
         reuse_buffers: bool = False,
+        device_path: bool | None = None,
     ):
         if points_decimation < 1:
             raise ValueError(f"points_decimation must be >= 1, got {points_decimation}")
@@ -85,6 +86,21 @@ class DepthPipeline:
         self.packer = CloudPacker(points_rgb, points_decimation, self.points_max_range)
         self.reuse_buffers = reuse_buffers
         self._buffers: dict[str, Any] = {}
+        self.device_path = None
+        backend = estimator.backend
+        if device_path is None:  # on wherever the model runs on a GPU and can take device tensors
+            device_path = hasattr(backend, "forward") and str(getattr(backend, "torch_device", "cpu")).startswith(
+                "cuda"
+            )
+        if device_path:
+            from .resident import DeviceFramePath
+
+            if not hasattr(backend, "forward"):
+                raise ValueError(f"the {backend.name} backend cannot run the device path (it takes no device tensors)")
+            self.device_path = DeviceFramePath(
+                backend, estimator.resize, estimator.output_resolution, estimator.min_confidence,
+                publish_points, points_rgb, points_decimation, self.points_max_range,
+            )  # fmt: skip
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -127,6 +143,8 @@ class DepthPipeline:
         if self.publish_confidence:
             storages["confidence"] = self._buffer("depth/confidence", 4 * pixels)
         views = {name: writable_view(storage, "<f4").reshape(shape) for name, storage in storages.items()}
+        if self.device_path is not None:
+            return self._process_on_device(image, rgb, camera, storages, views, start, decoded, notes)
         result = self.estimator(rgb, camera, out=views)
         estimated = time.perf_counter()
 
@@ -144,7 +162,7 @@ class DepthPipeline:
         if self.publish_points:
             colours = None
             if self.points_rgb:  # the camera image itself when the depth has its size
-                colours = rgb if rgb.shape[:2] == shape else cv2.resize(rgb, out_camera.size)
+                colours = rgb if rgb.shape[:2] == shape else self._network_colours(rgb, camera)
             storage = self._buffer("depth/points", self.packer.nbytes(out_camera))
             cloud = self.packer.pack(result.depth, result.camera, colours, out=storage)
             messages["depth/points"] = pointcloud_msg(cloud, header, self.types)
@@ -156,6 +174,38 @@ class DepthPipeline:
             "cloud": end - cloud_start,
             "total": end - start,
         }
+        return Output(messages, timings, notes)
+
+    def _network_colours(self, rgb: np.ndarray, camera) -> np.ndarray:
+        """Colours of network-resolution depth: the very image the network saw (letterbox included)."""
+        return network_image(rgb, camera, self.estimator.input_size, self.estimator.resize)[0]
+
+    def _process_on_device(self, image, rgb, camera, storages, views, start, decoded, notes) -> Output:
+        """The same outputs, computed by :class:`~.resident.DeviceFramePath` (one copy down per output)."""
+        out_camera = self.estimator.output_camera(camera)
+        if self.publish_points:
+            storages["points"] = self._buffer("depth/points", self.packer.nbytes(out_camera))
+            views["points"] = writable_view(storages["points"])
+        dense = self.device_path(rgb, camera, views)
+        computed = time.perf_counter()
+        header = copy_header(image.header, self.types)
+        messages = {
+            "depth/image": image_msg(views["depth"], "32FC1", header, self.types, storages["depth"]),
+            "depth/camera_info": camera_info_msg(out_camera, header, self.types),
+        }
+        if self.publish_raw_depth:
+            messages["depth/image_raw"] = depth_image_msg(views["depth"], header, self.types, encoding="16UC1")
+        if "confidence" in views:
+            conf = storages["confidence"]
+            messages["depth/confidence"] = image_msg(views["confidence"], "32FC1", header, self.types, conf)
+        if self.publish_points:
+            sub = self.packer.cloud_camera(out_camera)
+            cloud = PackedCloud(storages["points"], sub.height, sub.width, self.packer.fields,
+                                self.packer.point_step, self.packer.point_step * sub.width, is_dense=dense)  # fmt: skip
+            messages["depth/points"] = pointcloud_msg(cloud, header, self.types)
+        end = time.perf_counter()
+        timings = {"decode": decoded - start, **self.device_path.timings, "messages": end - computed,
+                   "total": end - start}  # fmt: skip
         return Output(messages, timings, notes)
 
 

@@ -337,6 +337,20 @@ class TensorRTBackend(Backend):
     def device(self) -> str:
         return "cuda"
 
+    @property
+    def torch_device(self):
+        return self.torch.device("cuda")
+
+    def forward(self, x):
+        """(batch, 3, H, W) float32 CUDA tensor → the engine's outputs as float32 CUDA tensors, run on
+        the current stream (the device path's pre/post-processing wraps engines this way too).
+        The outputs alias the engine's buffers: use them before the next call."""
+        torch = self.torch
+        self.buffers["image"].copy_(x)
+        if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+            raise RuntimeError("TensorRT execution failed")
+        return {k: self.buffers[k].float() for k in self.info.outputs}
+
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         torch = self.torch
         with torch.cuda.stream(self.stream):
