@@ -61,6 +61,10 @@ class DepthPipeline:
     with a frame's messages before the next :meth:`process` (rclpy's ``publish`` serialises the
     message before it returns, so the node is); the bag tool and tests keep messages, so it is off
     by default.
+
+    ``device_path`` runs the whole frame as tensors on the model's device
+    (:class:`~.resident.DeviceFramePath`, one CUDA graph per frame size); by default it is on where
+    the model runs on a GPU and the backend takes device tensors (PyTorch, TensorRT).
     """
 
     def __init__(
@@ -99,7 +103,7 @@ class DepthPipeline:
                 raise ValueError(f"the {backend.name} backend cannot run the device path (it takes no device tensors)")
             self.device_path = DeviceFramePath(
                 backend, estimator.resize, estimator.output_resolution, estimator.min_confidence,
-                publish_points, points_rgb, points_decimation, self.points_max_range,
+                publish_points, points_rgb, points_decimation, self.points_max_range, cuda_graph=True,
             )  # fmt: skip
 
     @property

@@ -19,6 +19,7 @@ The backend must offer ``forward(tensor) -> dict of tensors`` on its device and 
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -27,6 +28,8 @@ import torch.nn.functional as F
 
 from .camera import CameraModel
 from .pointcloud import cloud_layout
+
+log = logging.getLogger(__name__)
 
 
 def area_matrix(source: int, target: int) -> np.ndarray:
@@ -217,6 +220,8 @@ class DeviceFramePath:
         return dense
 
     def _replay(self) -> dict[str, torch.Tensor]:
+        """The device work as one CUDA graph (captured on the first frame of a size); a model or
+        engine that cannot be captured runs eagerly instead, with a warning."""
         if self._graph is None:
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
@@ -224,8 +229,14 @@ class DeviceFramePath:
                 for _ in range(3):  # warm-up outside the capture (cuDNN autotuning, allocations)
                     self._outputs(self._frame)
             torch.cuda.current_stream().wait_stream(stream)
-            self._graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self._graph):
-                self._static = self._outputs(self._frame)
+            graph = torch.cuda.CUDAGraph()
+            try:
+                with torch.cuda.graph(graph):
+                    self._static = self._outputs(self._frame)
+            except RuntimeError as exc:
+                log.warning("CUDA graph capture failed (%s); running the device path eagerly", exc)
+                self.cuda_graph = False
+                return self._outputs(self._frame)
+            self._graph = graph
         self._graph.replay()
         return self._static
