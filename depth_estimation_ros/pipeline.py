@@ -87,7 +87,7 @@ class DepthPipeline:
         self.publish_raw_depth, self.publish_points, self.points_rgb = publish_raw_depth, publish_points, points_rgb
         self.points_decimation, self.points_max_range = points_decimation, points_max_range or None
         self.publish_confidence = publish_confidence and estimator.info.has_confidence
-        self.packer = CloudPacker(points_rgb, points_decimation, self.points_max_range)
+        self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range)
         self.reuse_buffers = reuse_buffers
         self._buffers: dict[str, Any] = {}
         self.device_path = None
@@ -101,10 +101,16 @@ class DepthPipeline:
 
             if not hasattr(backend, "forward"):
                 raise ValueError(f"the {backend.name} backend cannot run the device path (it takes no device tensors)")
-            self.device_path = DeviceFramePath(
-                backend, estimator.resize, estimator.output_resolution, estimator.min_confidence,
-                publish_points, points_rgb, points_decimation, self.points_max_range, cuda_graph=True,
-            )  # fmt: skip
+            self.device_path = DeviceFramePath(backend, cuda_graph=True)
+
+    @property
+    def packer(self) -> CloudPacker:
+        """The cloud packer for the current options (the node changes them live)."""
+        p = self._packer
+        wanted = (self.points_rgb, self.points_decimation, self.points_max_range or None)
+        if (p.rgb, p.decimation, p.max_range) != wanted:
+            self._packer = CloudPacker(*wanted)
+        return self._packer
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -190,7 +196,11 @@ class DepthPipeline:
         if self.publish_points:
             storages["points"] = self._buffer("depth/points", self.packer.nbytes(out_camera))
             views["points"] = writable_view(storages["points"])
-        dense = self.device_path(rgb, camera, views)
+        path, estimator = self.device_path, self.estimator
+        path.configure(resize=estimator.resize, output_resolution=estimator.output_resolution,
+                       min_confidence=estimator.min_confidence, points=self.publish_points, rgb=self.points_rgb,
+                       decimation=self.points_decimation, max_range=self.points_max_range or None)  # fmt: skip
+        dense = path(rgb, camera, views)
         computed = time.perf_counter()
         header = copy_header(image.header, self.types)
         messages = {

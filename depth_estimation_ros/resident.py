@@ -85,18 +85,33 @@ class DeviceFramePath:
         cuda_graph: bool = False,
     ):
         self.backend, self.device = backend, torch.device(backend.torch_device)
-        self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
-        self.points, self.rgb, self.decimation, self.max_range = points, rgb, decimation, max_range
-        self.fields, self.point_step = cloud_layout(rgb)
-        self.timings: dict[str, float] = {}
         self.cuda_graph = cuda_graph and self.device.type == "cuda"
+        self.timings: dict[str, float] = {}
         self._key = None
         self._consts: dict[str, torch.Tensor] = {}
         self._graph = None
+        self.configure(resize, output_resolution, min_confidence, points, rgb, decimation, max_range)
+
+    def configure(
+        self,
+        resize: str = "stretch",
+        output_resolution: str = "camera",
+        min_confidence: float = 0.0,
+        points: bool = True,
+        rgb: bool = True,
+        decimation: int = 1,
+        max_range: float | None = None,
+    ) -> None:
+        """Set the options (a change takes effect on the next frame, with new constants and graph)."""
+        self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
+        self.points, self.rgb, self.decimation, self.max_range = points, rgb, decimation, max_range
+        self.fields, self.point_step = cloud_layout(rgb)
 
     # ------------------------------------------------------------------ constants per camera
     def _prepare(self, camera: CameraModel) -> None:
-        key = (camera.size, camera.P.tobytes())
+        options = (self.resize, self.output_resolution, self.min_confidence, self.points, self.rgb, self.decimation,
+                   self.max_range)  # fmt: skip
+        key = (camera.size, camera.P.tobytes(), options)
         if key == self._key:
             return
         h, w = self.backend.info.input_height, self.backend.info.input_width

@@ -133,3 +133,20 @@ def test_device_path_is_refused_for_a_backend_without_device_tensors(deployed):
     with pytest.raises(ValueError, match="onnxruntime backend cannot run the device path"):
         DepthPipeline(estimator, TYPES, device_path=True)
     assert DepthPipeline(estimator, TYPES).device_path is None  # auto: off without a GPU model
+
+
+def test_options_changed_between_frames_take_effect_on_both_paths():
+    estimator = DepthEstimator(FixedOutputs(fixed_outputs()))
+    pipelines = [DepthPipeline(estimator, TYPES, device_path=flag) for flag in (False, True)]
+    for pipeline in pipelines:
+        pipeline.process(*frame())  # constants and buffers made for the first options
+    for pipeline in pipelines:  # what the node does when parameters change at run time
+        pipeline.points_rgb, pipeline.points_decimation, pipeline.points_max_range = False, 2, 5.0
+    estimator.min_confidence = 0.4
+    outputs = [pipeline.process(*frame(1)) for pipeline in pipelines]
+    for out in outputs:
+        cloud = out.messages["depth/points"]
+        assert (cloud.point_step, cloud.height, cloud.width) == (16, 60, 80)
+        assert np.nanmax(cloud_floats(cloud)[..., 2]) < 5.0
+    a, b = (cloud_floats(o.messages["depth/points"]) for o in outputs)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
