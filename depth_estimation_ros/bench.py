@@ -49,6 +49,19 @@ def median_ms(fn, repeats: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
+def interleaved_ms(calls: dict, repeats: int) -> dict[str, float]:
+    """Median ms of each call, timed in turn within each repeat so all see the same machine load."""
+    for call in calls.values():  # warm-up
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(1000 * (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -86,8 +99,8 @@ def bench_model(label: str, name: str, options: dict, size: tuple[int, int], rep
         "torch_bf16": open_backend(checkpoint, "torch", device="cpu", dtype="bfloat16") if cpu_has_bf16() else None,
         "ort_fp32": open_backend(onnx_path, "onnxruntime"),
     }
-    for key, runner in runners.items():
-        row[f"{key}_ms"] = median_ms(lambda r=runner: r(batch), repeats) if runner else None
+    row.update(interleaved_ms({f"{k}_ms": (lambda r=r: r(batch)) for k, r in runners.items() if r}, repeats))
+    row.setdefault("torch_bf16_ms", None)
     row["preprocess_ms"] = median_ms(lambda: preprocess(image, camera, size), repeats * 4)
     return row
 
@@ -233,19 +246,6 @@ def bench_frames(repeats: int, open3d_python: str | None, rounds: int = 5) -> di
 
         types, middleware = MessageTypes.from_typestore(get_typestore(Stores.ROS2_JAZZY)), "rosbags"
     node = {"reuse_buffers": middleware == "rclpy"}  # the node reuses its buffers
-    ours, theirs, version = [], [], None
-    for _ in range(rounds):
-        result = bench_overhead(types, node, repeats)
-        ours.append(result["ms"])
-        output = result["output"]
-        depth = depth_from_image(output.messages["depth/image"])
-        image, info, _ = frame_messages()
-        reference = open3d_reference(depth, image_to_rgb(image), camera_from_info(info), repeats, open3d_python)
-        if reference is not None:
-            theirs.append(reference[0])
-            version = reference[1]
-    figures = {"middleware": middleware, "overhead_ms": statistics.median(ours), "stages": result["stages"],
-               "open3d_ms": statistics.median(theirs) if theirs else None, "open3d_version": version}  # fmt: skip
     variants = {
         "xyzrgb": {},
         "xyz": {"points_rgb": False},
@@ -253,13 +253,36 @@ def bench_frames(repeats: int, open3d_python: str | None, rounds: int = 5) -> di
         "xyz, decimation 2": {"points_rgb": False, "points_decimation": 2},
         "no cloud": {"publish_points": False},
     }
-    figures["variants"] = {}
-    for label, options in variants.items():
-        result = bench_overhead(types, {**node, **options}, repeats)
-        row = {"overhead_ms": result["ms"]}
-        if middleware == "rclpy":
-            row.update({f"publish_{n}_ms": bench_publish(result["output"].messages, repeats, n) for n in (0, 1)})
-        figures["variants"][label] = row
+    image, info, _ = frame_messages()
+    rgb, camera = image_to_rgb(image), camera_from_info(info)
+    samples: dict[str, list[float]] = {}
+    stages: dict[str, list[float]] = {}
+    version = None
+    for _ in range(rounds):  # every figure once per round: all see the same machine load
+        for label, options in variants.items():
+            result = bench_overhead(types, {**node, **options}, repeats)
+            samples.setdefault(label, []).append(result["ms"])
+            if label == "xyzrgb":
+                for stage, value in result["stages"].items():
+                    stages.setdefault(stage, []).append(value)
+                depth = depth_from_image(result["output"].messages["depth/image"])
+            if middleware == "rclpy":
+                for n in (0, 1):
+                    samples.setdefault(f"{label} publish {n}", []).append(
+                        bench_publish(result["output"].messages, repeats, n) or float("nan")
+                    )
+        reference = open3d_reference(depth, rgb, camera, repeats, open3d_python)
+        if reference is not None:
+            samples.setdefault("open3d", []).append(reference[0])
+            version = reference[1]
+    median = {k: statistics.median(v) for k, v in samples.items()}
+    figures = {"middleware": middleware, "overhead_ms": median["xyzrgb"], "open3d_version": version,
+               "stages": {k: statistics.median(v) for k, v in stages.items()},
+               "open3d_ms": median.get("open3d")}  # fmt: skip
+    figures["variants"] = {
+        label: {"overhead_ms": median[label], **{f"publish_{n}_ms": median.get(f"{label} publish {n}") for n in (0, 1)}}
+        for label in variants
+    }
     return figures
 
 
@@ -373,13 +396,15 @@ def render(rows: list[dict], frames: dict, accuracy: dict | None, command: str) 
         "",
         "### Network on the CPU, against PyTorch fp32 eager of the same model",
         "",
-        "| model | input | GMACs | PyTorch fp32 eager (ms) | PyTorch bf16 channels_last | ONNX Runtime fp32 | "
+        "Milliseconds per frame, and in brackets the speed-up over PyTorch fp32 eager (below 1×: slower).",
+        "",
+        "| model | input | GMACs | PyTorch fp32 eager | PyTorch bf16 channels_last | ONNX Runtime fp32 | "
         "ONNX Runtime int8 |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ref = r["torch_fp32_ms"]
-        cells = [f"{ms(r.get(k), 0)} ms ({ratio(ref, r.get(k))} faster)" if r.get(k) else "n/a"
+        cells = [f"{ms(r.get(k), 0)} ({ratio(ref, r.get(k))})" if r.get(k) else "n/a"
                  for k in ("torch_bf16_ms", "ort_fp32_ms", "ort_int8_ms")]  # fmt: skip
         lines.append(f"| {r['model']} | {r['input']} | {r['GMACs']:.1f} | {ref:.0f} | {' | '.join(cells)} |")
     if accuracy:
@@ -420,7 +445,7 @@ def run(
     open3d_python: str | None = None,
     checkpoint: str | None = None,
 ) -> str:
-    frames = bench_frames(max(repeats, 20), open3d_python)
+    frames = bench_frames(max(repeats, 15), open3d_python)
     print(f"per-frame overhead {frames['overhead_ms']:.2f} ms ({frames['middleware']}), Open3D "
           f"{ms(frames['open3d_ms'], 2)} ms: ratio {ratio(frames['overhead_ms'], frames['open3d_ms'])}")  # fmt: skip
     for label, row in frames["variants"].items():

@@ -1,7 +1,9 @@
 """PyTorch backend: runs a checkpoint directly, in the fastest precision the device has.
 
-``dtype="auto"`` picks float16 on CUDA and bfloat16 on CPUs with native bf16 arithmetic
-(AVX-512 BF16 or AMX), else float32. Reduced precision runs under autocast (convolutions and matrix
+``dtype="auto"`` picks float16 on CUDA; on CPUs with native bf16 arithmetic (AVX-512 BF16 or AMX) it
+times one frame in float32 and in bfloat16 at load and keeps the faster (bf16 is 1.2-2.8× faster for
+ResNet-like encoders but can be slower for depthwise convolutions, e.g. EfficientNet, on CPUs
+without AMX: see docs/benchmarks.md); elsewhere float32. Reduced precision runs under autocast (convolutions and matrix
 products in 16 bits, reductions and the ordinal/bin decoding in float32) with the weights and
 activations in channels_last, the layout oneDNN and cuDNN are fastest with.
 """
@@ -9,6 +11,7 @@ activations in channels_last, the layout oneDNN and cuDNN are fastest with.
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import torch
@@ -27,10 +30,11 @@ def cpu_has_bf16() -> bool:
     )
 
 
-def auto_dtype(device: torch.device) -> str:
+def auto_candidates(device: torch.device) -> tuple[str, ...]:
+    """The precisions ``dtype="auto"`` chooses between on ``device`` (timed when more than one)."""
     if device.type == "cuda":
-        return "float16"
-    return "bfloat16" if device.type == "cpu" and cpu_has_bf16() else "float32"
+        return ("float16",)
+    return ("float32", "bfloat16") if device.type == "cpu" and cpu_has_bf16() else ("float32",)
 
 
 class TorchBackend(Backend):
@@ -51,14 +55,34 @@ class TorchBackend(Backend):
         if dtype != "auto" and dtype not in DTYPES:
             raise ValueError(f"dtype must be 'auto' or one of {tuple(DTYPES)}, got {dtype!r}")
         self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.dtype = auto_dtype(self._device) if dtype == "auto" else dtype
         model = load_model(path, map_location=self._device)
         super().__init__(ModelInfo.from_model(model, size))
         # A bad size is a ValueError here, at load time, not on the first frame.
         model.check_input(torch.empty(1, 3, *size, device="meta"))
-        if self.reduced:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = torch.compile(model) if compile else model
+        self.model = model
+        self.measured_ms: dict[str, float] = {}  # what dtype="auto" timed, per precision
+        candidates = auto_candidates(self._device) if dtype == "auto" else (dtype,)
+        if len(candidates) > 1:
+            for candidate in candidates:
+                self.measured_ms[candidate] = self._time_one_frame(candidate)
+            candidates = (min(self.measured_ms, key=self.measured_ms.get),)
+        self._use(candidates[0])
+        if compile:
+            self.model = torch.compile(self.model)
+
+    def _use(self, dtype: str) -> None:
+        self.dtype = dtype
+        layout = torch.channels_last if self.reduced else torch.contiguous_format
+        self.model = self.model.to(memory_format=layout)
+
+    def _time_one_frame(self, dtype: str) -> float:
+        """Milliseconds of one frame in ``dtype`` after a warm-up frame."""
+        self._use(dtype)
+        x = torch.zeros(self.info.batch, 3, self.info.input_height, self.info.input_width, device=self._device)
+        self.forward(x)
+        start = time.perf_counter()
+        self.forward(x)
+        return 1000 * (time.perf_counter() - start)
 
     @property
     def reduced(self) -> bool:
