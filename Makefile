@@ -35,10 +35,12 @@ test: develop lint
 demo: develop
 	$(VENV)/bin/depth-estimation demo
 
+# OPEN3D_PYTHON: an interpreter with open3d for the per-frame reference (default: the venv's own).
 bench: develop
-	$(VENV)/bin/depth-estimation bench
 	$(PY) -m training.learning_check --config config/train/synthetic_acan.yaml
 	$(PY) -m training.learning_check --config config/train/synthetic_msfnet.yaml
+	$(VENV)/bin/depth-estimation bench --checkpoint runs/synthetic_acan/best.pt \
+	  $(if $(OPEN3D_PYTHON),--open3d-python $(OPEN3D_PYTHON))
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output

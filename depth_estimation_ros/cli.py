@@ -103,7 +103,8 @@ def _bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch_threads(args.threads)
     run(args.output, args.repeats, (args.height, args.width), args.models,
-        command=" ".join(["depth-estimation bench", *sys.argv[2:]]))  # fmt: skip
+        command=" ".join(["depth-estimation bench", *sys.argv[2:]]), open3d_python=args.open3d_python,
+        checkpoint=args.checkpoint)  # fmt: skip
     return 0
 
 
@@ -118,6 +119,7 @@ DELEGATED = {
     "bag": ("depth_estimation_ros.bag", "process a rosbag2 recording exactly as the node would"),
     "train": ("training.train", "train a network (YAML config, --set overrides, --resume; torchrun for DDP)"),
     "synth": ("training.synth_cli", "generate synthetic RGB-D frames with exact depth and intrinsics"),
+    "quantize": ("training.quantize", "int8 static quantisation of an ONNX graph for ONNX Runtime (calibrated)"),
 }
 
 
@@ -211,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--width", type=positive_int, default=352, help="network input width (default: 352)")
     bench.add_argument("--models", nargs="*", help="subset of models by label (default: all)")
     bench.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
+    bench.add_argument("--open3d-python", help="a Python with open3d for the reference (default: this one)")
+    bench.add_argument("--checkpoint", help="trained checkpoint: accuracy of bf16 and int8 against fp32")
     bench.set_defaults(func=_bench)
 
     for name, (_, text) in DELEGATED.items():

@@ -20,9 +20,19 @@ import cv2
 import numpy as np
 
 from .backends import Backend, open_backend
+from .backends.base import network_input
 from .camera import CameraModel, Letterbox
+from .files import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "DepthEstimator",
+    "DepthResult",
+    "network_image",
+    "network_input",
+    "postprocess",
+    "preprocess",
+]
 RESIZE_MODES = ("stretch", "letterbox")
 
 
@@ -44,27 +54,30 @@ def check_rgb(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def to_network_input(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W, 3) uint8 at the network size → (1, 3, h, w) float32 in [0, 1]."""
-    if rgb.shape[:2] != tuple(size):
-        rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) * np.float32(1 / 255)
+def network_image(
+    image: np.ndarray, camera: CameraModel, size: tuple[int, int], resize: str = "stretch"
+) -> tuple[np.ndarray, CameraModel, Letterbox | None]:
+    """The uint8 RGB image the network sees (h, w, 3), its camera, and the letterbox (if any)."""
+    check_rgb(image)
+    camera.check_image(image.shape)
+    h, w = size
+    if resize == "stretch":
+        if image.shape[:2] != (h, w):
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        return image, camera.resize(w, h), None
+    net_camera, box = camera.letterbox(w, h)
+    canvas = np.zeros((h, w, 3), dtype=np.uint8)
+    inner = cv2.resize(image, (box.inner_width, box.inner_height), interpolation=cv2.INTER_AREA)
+    canvas[box.pad_y : box.pad_y + box.inner_height, box.pad_x : box.pad_x + box.inner_width] = inner
+    return canvas, net_camera, box
 
 
 def preprocess(
     image: np.ndarray, camera: CameraModel, size: tuple[int, int], resize: str = "stretch"
 ) -> tuple[np.ndarray, CameraModel, Letterbox | None]:
     """Network input (1, 3, h, w), the camera of that input, and the letterbox to undo (if any)."""
-    check_rgb(image)
-    camera.check_image(image.shape)
-    h, w = size
-    if resize == "stretch":
-        return to_network_input(image, (h, w)), camera.resize(w, h), None
-    net_camera, box = camera.letterbox(w, h)
-    canvas = np.zeros((h, w, 3), dtype=np.uint8)
-    inner = cv2.resize(image, (box.inner_width, box.inner_height), interpolation=cv2.INTER_AREA)
-    canvas[box.pad_y : box.pad_y + box.inner_height, box.pad_x : box.pad_x + box.inner_width] = inner
-    return to_network_input(canvas, (h, w)), net_camera, box
+    pixels, net_camera, box = network_image(image, camera, size, resize)
+    return network_input(pixels, size), net_camera, box
 
 
 def postprocess(
@@ -74,22 +87,39 @@ def postprocess(
     box: Letterbox | None = None,
     output_resolution: str = "camera",
     min_confidence: float = 0.0,
+    out: dict[str, np.ndarray] | None = None,
 ) -> DepthResult:
-    """Backend outputs → depth (and confidence) at the camera's or the network's resolution."""
+    """Backend outputs → depth (and confidence) at the camera's or the network's resolution.
+
+    ``out``: float32 arrays of the output size to write ``depth`` / ``confidence`` into (e.g.
+    views of message buffers); the result then holds those arrays.
+    """
     depth = outputs["depth"][0, 0].astype(np.float32, copy=False)
     confidence = outputs["confidence"][0, 0].astype(np.float32, copy=False) if "confidence" in outputs else None
     if min_confidence > 0 and confidence is not None:
         depth = np.where(confidence >= min_confidence, depth, np.float32(np.nan))
+    out = out or {}
+    maps = {"depth": depth} if confidence is None else {"depth": depth, "confidence": confidence}
     if output_resolution == "network":
-        return DepthResult(depth, confidence, net_camera)
-    maps = [depth] if confidence is None else [depth, confidence]
+        for name, values in maps.items():
+            if name in out:
+                np.copyto(out[name], values)
+                maps[name] = out[name]
+        return DepthResult(maps["depth"], maps.get("confidence"), net_camera)
     if box is not None:  # drop the letterbox padding first
         y, x = box.pad_y, box.pad_x
-        maps = [m[y : y + box.inner_height, x : x + box.inner_width] for m in maps]
+        maps = {k: m[y : y + box.inner_height, x : x + box.inner_width] for k, m in maps.items()}
     # Nearest keeps NaN holes from bleeding; bilinear would smear depth across them.
     mode = cv2.INTER_NEAREST if min_confidence > 0 else cv2.INTER_LINEAR
-    maps = [cv2.resize(m, camera.size, interpolation=mode) for m in maps]
-    return DepthResult(maps[0], maps[1] if confidence is not None else None, camera)
+    for name, values in maps.items():
+        dst = out.get(name)
+        if dst is not None and dst.shape != (camera.height, camera.width):
+            raise ValueError(f"out[{name!r}] is {dst.shape}, expected {(camera.height, camera.width)}")
+        maps[name] = cv2.resize(values, camera.size, dst=dst, interpolation=mode)
+        if dst is not None and maps[name].ctypes.data != dst.ctypes.data:  # OpenCV did not write in place
+            np.copyto(dst, maps[name])
+            maps[name] = dst
+    return DepthResult(maps["depth"], maps.get("confidence"), camera)
 
 
 class DepthEstimator:
@@ -129,12 +159,20 @@ class DepthEstimator:
     def input_size(self) -> tuple[int, int]:
         return self.info.input_height, self.info.input_width
 
-    def __call__(self, image: np.ndarray, camera: CameraModel) -> DepthResult:
+    def output_camera(self, camera: CameraModel) -> CameraModel:
+        """The camera of the depth returned for images of ``camera``."""
+        if self.output_resolution == "camera":
+            return camera
+        h, w = self.input_size
+        return camera.resize(w, h) if self.resize == "stretch" else camera.letterbox(w, h)[0]
+
+    def __call__(self, image: np.ndarray, camera: CameraModel, out: dict[str, np.ndarray] | None = None) -> DepthResult:
+        """Depth for one RGB frame; ``out`` as in :func:`postprocess` (arrays of the output camera's size)."""
         start = time.perf_counter()
         batch, net_camera, box = preprocess(image, camera, self.input_size, self.resize)
         ran = time.perf_counter()
         outputs = self.backend(batch)
         done = time.perf_counter()
-        result = postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence)
+        result = postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence, out)
         self.timings = {"preprocess": ran - start, "inference": done - ran, "postprocess": time.perf_counter() - done}
         return result

@@ -44,6 +44,9 @@ def parse_yaml(text: str):
     return yaml.load(text, Loader=_Loader)
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
 def load_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
     """A YAML file that must hold a mapping, read with a safe loader (no arbitrary objects)."""
     path = Path(path)

@@ -66,15 +66,31 @@ def _identity(values: np.ndarray) -> np.ndarray:
 
 
 def _array_of(typecode: str) -> Callable[[np.ndarray], array.array]:
-    """numpy → ``array.array(typecode)`` with one copy (rclpy's type for unbounded sequences)."""
+    """numpy → ``array.array(typecode)`` with one copy (rclpy's type for unbounded sequences);
+    an ``array.array`` of that type is passed through as it is."""
     dtype = np.dtype(typecode)
 
     def wrap(values: np.ndarray) -> array.array:
+        if isinstance(values, array.array) and values.typecode == typecode:
+            return values
         out = array.array(typecode)
         out.frombytes(np.ascontiguousarray(values, dtype=dtype).reshape(-1).view(np.uint8))
         return out
 
     return wrap
+
+
+def _numpy_bytes(size: int) -> np.ndarray:
+    return np.empty(size, np.uint8)
+
+
+def _array_bytes(size: int) -> array.array:
+    return array.array("B", bytes(1)) * size
+
+
+def writable_view(storage, dtype: np.dtype | str = np.uint8) -> np.ndarray:
+    """A flat numpy view of a ``uint8_storage`` buffer, to fill in place."""
+    return np.frombuffer(storage, np.uint8).view(dtype)
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,8 @@ class MessageTypes:
     PointField: Callable[..., Any]
     uint8_sequence: Callable[[np.ndarray], Any] = _identity  # a flat uint8 array → a uint8[] field
     float64_sequence: Callable[[np.ndarray], Any] = _identity  # a flat float64 array → a float64[] field
+    uint8_storage: Callable[[int], Any] = _numpy_bytes  # n bytes a uint8[] field takes without a copy
+    rclpy: bool = False  # rclpy's classes: see _with_data
 
     @classmethod
     def from_typestore(cls, store) -> MessageTypes:
@@ -125,7 +143,22 @@ class MessageTypes:
             PointField=PointField,
             uint8_sequence=_array_of("B"),
             float64_sequence=_array_of("d"),
+            uint8_storage=_array_bytes,
+            rclpy=True,
         )
+
+
+def _with_data(cls, types: MessageTypes, data, **fields):
+    """A message whose ``data`` field is ``data`` itself, not a copy of it.
+
+    rclpy's generated constructors copy a ``data`` argument (``array.array('B', data)``), and so
+    does the unchecked setter; the checked setter keeps an ``array.array('B')`` as it is.
+    """
+    if not types.rclpy:
+        return cls(data=data, **fields)
+    msg = cls(check_fields=True, **fields)
+    msg.data = data
+    return msg
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,9 +214,10 @@ def image_to_array(msg) -> np.ndarray:
             f"{encoding} image {width}x{height}: data has {data.size} bytes, expected step × height = "
             f"{step} × {height} = {step * height}"
         )
-    rows = np.ascontiguousarray(data[: step * height].reshape(height, step)[:, :row_bytes])
+    rows = np.empty((height, row_bytes), np.uint8)
+    rows[...] = data[: step * height].reshape(height, step)[:, :row_bytes]  # the one copy
     wire = dtype.newbyteorder(">" if msg.is_bigendian else "<")
-    pixels = rows.view(wire).astype(dtype.newbyteorder("="))  # always a copy
+    pixels = rows.view(wire).astype(dtype.newbyteorder("="), copy=False)
     return pixels.reshape(height, width) if channels == 1 else pixels.reshape(height, width, channels)
 
 
@@ -311,11 +345,13 @@ def camera_info_msg(camera: CameraModel, header, types: MessageTypes):
 # Images out
 
 
-def image_msg(pixels: np.ndarray, encoding: str, header, types: MessageTypes):
+def image_msg(pixels: np.ndarray, encoding: str, header, types: MessageTypes, storage=None):
     """(H, W) or (H, W, C) array → sensor_msgs/Image, little endian, unpadded rows.
 
     The array's dtype and channels must be the encoding's (e.g. float32 (H, W) for 32FC1). With
     rosbags types, ``data`` may be a view of ``pixels``: do not write to it while the message lives.
+    ``storage``: the ``types.uint8_storage`` buffer that ``pixels`` is a view of (see
+    :func:`writable_view`); it becomes ``data`` without a copy.
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"unsupported image encoding {encoding!r}; supported: {', '.join(ENCODINGS)}")
@@ -326,15 +362,23 @@ def image_msg(pixels: np.ndarray, encoding: str, header, types: MessageTypes):
         expected = "(H, W)" if channels == 1 else f"(H, W, {channels})"
         raise ValueError(f"{encoding} needs a non-empty {expected} {dtype} array, got {pixels.dtype} {pixels.shape}")
     height, width = pixels.shape[:2]
-    data = np.ascontiguousarray(pixels, dtype=dtype.newbyteorder("<")).reshape(-1).view(np.uint8)
-    return types.Image(
+    if storage is not None:
+        if not np.shares_memory(writable_view(storage), pixels) or pixels.nbytes != len(writable_view(storage)):
+            raise ValueError("storage must be the buffer the pixels are a view of")
+        data = storage
+    else:
+        flat = np.ascontiguousarray(pixels, dtype=dtype.newbyteorder("<")).reshape(-1).view(np.uint8)
+        data = types.uint8_sequence(flat)
+    return _with_data(
+        types.Image,
+        types,
+        data,
         header=header,
         height=int(height),
         width=int(width),
         encoding=encoding,
         is_bigendian=0,
         step=int(width * channels * dtype.itemsize),
-        data=types.uint8_sequence(data),
     )
 
 
@@ -355,17 +399,21 @@ def depth_image_msg(depth: np.ndarray, header, types: MessageTypes, encoding: st
 
 
 def pointcloud_msg(cloud: PackedCloud, header, types: MessageTypes):
-    """:class:`PackedCloud` → sensor_msgs/PointCloud2 with its fields, steps and bytes unchanged."""
-    data = np.asarray(cloud.data).reshape(-1).view(np.uint8)
-    if data.size != cloud.row_step * cloud.height:
-        raise ValueError(
-            f"cloud data has {data.size} bytes, expected row_step × height = {cloud.row_step} × {cloud.height}"
-        )
+    """:class:`PackedCloud` → sensor_msgs/PointCloud2 with its fields, steps and bytes unchanged.
+
+    A cloud packed into a ``types.uint8_storage`` buffer keeps it as ``data`` (no copy).
+    """
+    size = np.frombuffer(cloud.data, np.uint8).size
+    if size != cloud.row_step * cloud.height:
+        raise ValueError(f"cloud data has {size} bytes, expected row_step × height = {cloud.row_step} × {cloud.height}")
     fields = [
         types.PointField(name=f.name, offset=int(f.offset), datatype=int(f.datatype), count=int(f.count))
         for f in cloud.fields
     ]
-    return types.PointCloud2(
+    return _with_data(
+        types.PointCloud2,
+        types,
+        types.uint8_sequence(cloud.data),
         header=header,
         height=int(cloud.height),
         width=int(cloud.width),
@@ -373,6 +421,5 @@ def pointcloud_msg(cloud: PackedCloud, header, types: MessageTypes):
         is_bigendian=bool(cloud.is_bigendian),
         point_step=int(cloud.point_step),
         row_step=int(cloud.row_step),
-        data=types.uint8_sequence(data),
         is_dense=bool(cloud.is_dense),
     )

@@ -17,9 +17,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
+import numpy as np
 
-from .estimator import DepthEstimator
+from .estimator import DepthEstimator, network_image
 from .messages import (
     MessageTypes,
     camera_from_info,
@@ -30,8 +30,9 @@ from .messages import (
     image_msg,
     image_to_rgb,
     pointcloud_msg,
+    writable_view,
 )
-from .pointcloud import organised_cloud
+from .pointcloud import CloudPacker, PackedCloud
 
 TOPICS = ("depth/image", "depth/image_raw", "depth/camera_info", "depth/points", "depth/confidence")
 
@@ -52,7 +53,19 @@ class Output:
 
 
 class DepthPipeline:
-    """One frame through the estimator to output messages; options mirror the node's parameters."""
+    """One frame through the estimator to output messages; options mirror the node's parameters.
+
+    Depth and confidence are resized straight into the messages' ``data`` buffers and the cloud is
+    packed straight into its own, so each output byte is written once. ``reuse_buffers`` keeps
+    those buffers for the next frame instead of allocating new ones: only for a caller that is done
+    with a frame's messages before the next :meth:`process` (rclpy's ``publish`` serialises the
+    message before it returns, so the node is); the bag tool and tests keep messages, so it is off
+    by default.
+
+    ``device_path`` runs the whole frame as tensors on the model's device
+    (:class:`~.resident.DeviceFramePath`, one CUDA graph per frame size); by default it is on where
+    the model runs on a GPU and the backend takes device tensors (PyTorch, TensorRT).
+    """
 
     def __init__(
         self,
@@ -65,6 +78,8 @@ class DepthPipeline:
         points_decimation: int = 1,
         points_max_range: float | None = None,
         publish_confidence: bool = True,
+        reuse_buffers: bool = False,
+        device_path: bool | None = None,
     ):
         if points_decimation < 1:
             raise ValueError(f"points_decimation must be >= 1, got {points_decimation}")
@@ -72,6 +87,30 @@ class DepthPipeline:
         self.publish_raw_depth, self.publish_points, self.points_rgb = publish_raw_depth, publish_points, points_rgb
         self.points_decimation, self.points_max_range = points_decimation, points_max_range or None
         self.publish_confidence = publish_confidence and estimator.info.has_confidence
+        self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range)
+        self.reuse_buffers = reuse_buffers
+        self._buffers: dict[str, Any] = {}
+        self.device_path = None
+        backend = estimator.backend
+        if device_path is None:  # on wherever the model runs on a GPU and can take device tensors
+            device_path = hasattr(backend, "forward") and str(getattr(backend, "torch_device", "cpu")).startswith(
+                "cuda"
+            )
+        if device_path:
+            from .resident import DeviceFramePath
+
+            if not hasattr(backend, "forward"):
+                raise ValueError(f"the {backend.name} backend cannot run the device path (it takes no device tensors)")
+            self.device_path = DeviceFramePath(backend, cuda_graph=True)
+
+    @property
+    def packer(self) -> CloudPacker:
+        """The cloud packer for the current options (the node changes them live)."""
+        p = self._packer
+        wanted = (self.points_rgb, self.points_decimation, self.points_max_range or None)
+        if (p.rgb, p.decimation, p.max_range) != wanted:
+            self._packer = CloudPacker(*wanted)
+        return self._packer
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -83,6 +122,15 @@ class DepthPipeline:
             "depth/confidence": self.publish_confidence,
         }
         return tuple(t for t in TOPICS if enabled[t])
+
+    def _buffer(self, topic: str, size: int):
+        """The ``data`` storage of ``topic``'s next message (the last one's when reusing)."""
+        storage = self._buffers.get(topic)
+        if storage is None or len(storage) != size:
+            storage = self.types.uint8_storage(size)
+            if self.reuse_buffers:
+                self._buffers[topic] = storage
+        return storage
 
     def process(self, image, camera_info, compressed: bool = False) -> Output:
         start = time.perf_counter()
@@ -99,24 +147,34 @@ class DepthPipeline:
             notes.append(f"CameraInfo frame_id {camera_info.header.frame_id!r} != image frame_id "
                          f"{image.header.frame_id!r}; outputs use the image's")  # fmt: skip
         decoded = time.perf_counter()
-        result = self.estimator(rgb, camera)
+        out_camera = self.estimator.output_camera(camera)
+        shape, pixels = (out_camera.height, out_camera.width), out_camera.width * out_camera.height
+        storages = {"depth": self._buffer("depth/image", 4 * pixels)}
+        if self.publish_confidence:
+            storages["confidence"] = self._buffer("depth/confidence", 4 * pixels)
+        views = {name: writable_view(storage, "<f4").reshape(shape) for name, storage in storages.items()}
+        if self.device_path is not None:
+            return self._process_on_device(image, rgb, camera, storages, views, start, decoded, notes)
+        result = self.estimator(rgb, camera, out=views)
         estimated = time.perf_counter()
 
         header = copy_header(image.header, self.types)
         messages = {
-            "depth/image": depth_image_msg(result.depth, header, self.types),
+            "depth/image": image_msg(views["depth"], "32FC1", header, self.types, storages["depth"]),
             "depth/camera_info": camera_info_msg(result.camera, header, self.types),
         }
         if self.publish_raw_depth:
             messages["depth/image_raw"] = depth_image_msg(result.depth, header, self.types, encoding="16UC1")
         if self.publish_confidence and result.confidence is not None:
-            messages["depth/confidence"] = image_msg(result.confidence, "32FC1", header, self.types)
+            conf = storages["confidence"]
+            messages["depth/confidence"] = image_msg(views["confidence"], "32FC1", header, self.types, conf)
         cloud_start = time.perf_counter()
         if self.publish_points:
             colours = None
-            if self.points_rgb:
-                colours = rgb if rgb.shape[:2] == result.depth.shape else cv2.resize(rgb, result.camera.size)
-            cloud = organised_cloud(result.depth, result.camera, colours, self.points_decimation, self.points_max_range)
+            if self.points_rgb:  # the camera image itself when the depth has its size
+                colours = rgb if rgb.shape[:2] == shape else self._network_colours(rgb, camera)
+            storage = self._buffer("depth/points", self.packer.nbytes(out_camera))
+            cloud = self.packer.pack(result.depth, result.camera, colours, out=storage)
             messages["depth/points"] = pointcloud_msg(cloud, header, self.types)
         end = time.perf_counter()
         timings = {
@@ -126,6 +184,42 @@ class DepthPipeline:
             "cloud": end - cloud_start,
             "total": end - start,
         }
+        return Output(messages, timings, notes)
+
+    def _network_colours(self, rgb: np.ndarray, camera) -> np.ndarray:
+        """Colours of network-resolution depth: the very image the network saw (letterbox included)."""
+        return network_image(rgb, camera, self.estimator.input_size, self.estimator.resize)[0]
+
+    def _process_on_device(self, image, rgb, camera, storages, views, start, decoded, notes) -> Output:
+        """The same outputs, computed by :class:`~.resident.DeviceFramePath` (one copy down per output)."""
+        out_camera = self.estimator.output_camera(camera)
+        if self.publish_points:
+            storages["points"] = self._buffer("depth/points", self.packer.nbytes(out_camera))
+            views["points"] = writable_view(storages["points"])
+        path, estimator = self.device_path, self.estimator
+        path.configure(resize=estimator.resize, output_resolution=estimator.output_resolution,
+                       min_confidence=estimator.min_confidence, points=self.publish_points, rgb=self.points_rgb,
+                       decimation=self.points_decimation, max_range=self.points_max_range or None)  # fmt: skip
+        dense = path(rgb, camera, views)
+        computed = time.perf_counter()
+        header = copy_header(image.header, self.types)
+        messages = {
+            "depth/image": image_msg(views["depth"], "32FC1", header, self.types, storages["depth"]),
+            "depth/camera_info": camera_info_msg(out_camera, header, self.types),
+        }
+        if self.publish_raw_depth:
+            messages["depth/image_raw"] = depth_image_msg(views["depth"], header, self.types, encoding="16UC1")
+        if "confidence" in views:
+            conf = storages["confidence"]
+            messages["depth/confidence"] = image_msg(views["confidence"], "32FC1", header, self.types, conf)
+        if self.publish_points:
+            sub = self.packer.cloud_camera(out_camera)
+            cloud = PackedCloud(storages["points"], sub.height, sub.width, self.packer.fields,
+                                self.packer.point_step, self.packer.point_step * sub.width, is_dense=dense)  # fmt: skip
+            messages["depth/points"] = pointcloud_msg(cloud, header, self.types)
+        end = time.perf_counter()
+        timings = {"decode": decoded - start, **self.device_path.timings, "messages": end - computed,
+                   "total": end - start}  # fmt: skip
         return Output(messages, timings, notes)
 
 

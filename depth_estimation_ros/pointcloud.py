@@ -9,6 +9,11 @@ points, ``is_dense = False``):
 * xyz: x, y, z FLOAT32 at offsets 0, 4, 8, point_step 16 (depth_image_proc's layout);
 * xyzrgb: plus ``rgb`` FLOAT32 at offset 16 holding the bits of 0x00RRGGBB, point_step 32
   (PCL's PointXYZRGB layout).
+
+:class:`CloudPacker` writes these bytes in one pass over the cloud, straight into the buffer the
+message will carry: x, y, z and the colour words are computed as image-sized planes (a fraction of
+the cloud's size) and interleaved by one ``cv2.merge``; the per-camera rays (and range limits) are
+computed once, not per frame.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .camera import CameraModel
@@ -40,7 +46,7 @@ XYZRGB_FIELDS = (*XYZ_FIELDS, PointField("rgb", 16))
 class PackedCloud:
     """The contents of an organised sensor_msgs/PointCloud2, ready to put in a message.
 
-    ``data`` is a flat uint8 array (a view of the packed floats, no copy), as rosbags expects.
+    ``data`` is a flat uint8 array (or the buffer it was packed into), as rosbags expects.
     """
 
     data: np.ndarray
@@ -51,6 +57,20 @@ class PackedCloud:
     row_step: int
     is_bigendian: bool = False
     is_dense: bool = False
+
+
+def cloud_layout(rgb: bool) -> tuple[tuple[PointField, ...], int]:
+    """(fields, point_step) of the xyz or xyzrgb layout."""
+    return (XYZRGB_FIELDS, 32) if rgb else (XYZ_FIELDS, 16)
+
+
+def range_limit(camera: CameraModel, max_range: float) -> np.ndarray:
+    """(H, W) float32 depth beyond which a pixel's point is farther than ``max_range`` metres.
+
+    |p| = z·sqrt(1 + ru² + rv²), so the test on z needs no square root per frame.
+    """
+    ru, rv = camera.ray_grid()
+    return (max_range / np.sqrt(1 + ru.astype(np.float64) ** 2 + rv.astype(np.float64) ** 2)).astype(np.float32)
 
 
 def depth_to_points(depth: np.ndarray, camera: CameraModel | np.ndarray, max_range: float | None = None) -> np.ndarray:
@@ -67,17 +87,19 @@ def depth_to_points(depth: np.ndarray, camera: CameraModel | np.ndarray, max_ran
         camera = CameraModel(depth.shape[1], depth.shape[0], K)
     camera.check_image(depth.shape, "depth image")
     ru, rv = camera.ray_grid()
-    z = depth.astype(np.float32, copy=False)
+    z = valid_depth(depth.astype(np.float32, copy=False), None if max_range is None else range_limit(camera, max_range))
     points = np.empty((*depth.shape, 3), dtype=np.float32)
     np.multiply(ru, z, out=points[..., 0])
     np.multiply(rv, z, out=points[..., 1])
     points[..., 2] = z
-    invalid = ~(z > 0) | ~np.isfinite(z)  # ~(z > 0) also catches NaN
-    if max_range is not None:
-        # |p| = z·sqrt(1 + ru² + rv²): no need to square the points themselves
-        invalid |= z * np.sqrt(1 + ru * ru + rv * rv) > max_range
-    points[invalid] = np.nan
     return points
+
+
+def valid_depth(z: np.ndarray, limit: np.ndarray | None = None) -> np.ndarray:
+    """``z`` with NaN where it is not a point: non-finite, ≤ 0, or beyond ``limit`` (same shape)."""
+    valid = z > 0  # False for NaN too
+    valid &= z < (np.float32(np.inf) if limit is None else limit)
+    return np.where(valid, z, np.float32(np.nan))
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -89,28 +111,106 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
     return ((c[..., 0] << 16) | (c[..., 1] << 8) | c[..., 2]).view(np.float32)
 
 
-def pack_cloud(points: np.ndarray, rgb: np.ndarray | None = None) -> PackedCloud:
-    """Pack organised (H, W, 3) points (and optional (H, W, 3) uint8 colours) as PointCloud2 bytes."""
-    if points.ndim != 3 or points.shape[2] != 3:
-        raise ValueError(f"points must be an organised (H, W, 3) array, got shape {points.shape}")
-    height, width = points.shape[:2]
-    floats_per_point = 4 if rgb is None else 8
-    buffer = np.zeros((height, width, floats_per_point), dtype="<f4")
-    buffer[..., :3] = points
-    if rgb is not None:
-        if rgb.shape[:2] != (height, width):
-            raise ValueError(f"colours are {rgb.shape[1]}x{rgb.shape[0]} but the cloud is {width}x{height}")
-        buffer[..., 4] = pack_rgb(rgb)
-    point_step = 4 * floats_per_point
-    return PackedCloud(
-        data=buffer.reshape(-1).view(np.uint8),
-        height=height,
-        width=width,
-        fields=XYZ_FIELDS if rgb is None else XYZRGB_FIELDS,
-        point_step=point_step,
-        row_step=point_step * width,
-        is_dense=bool(np.isfinite(points).all()),
-    )
+class CloudPacker:
+    """Depth (and colours) → organised PointCloud2 bytes, one pass, rays cached per camera.
+
+    Args:
+        rgb: xyzrgb layout (colours required at :meth:`pack`) instead of xyz.
+        decimation: keep every n-th row and column (the camera follows exactly).
+        max_range: points farther than this many metres from the camera become NaN.
+    """
+
+    def __init__(self, rgb: bool = True, decimation: int = 1, max_range: float | None = None):
+        if isinstance(decimation, bool) or not isinstance(decimation, (int, np.integer)) or decimation < 1:
+            raise ValueError(f"decimation must be a positive integer, got {decimation!r}")
+        if max_range is not None and not max_range > 0:
+            raise ValueError(f"max_range must be positive metres (or None), got {max_range}")
+        self.rgb, self.decimation, self.max_range = rgb, int(decimation), max_range
+        self.fields, self.point_step = cloud_layout(rgb)
+        self._camera: CameraModel | None = None
+        self._rays: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
+        self._scratch: tuple[np.ndarray, ...] = ()
+
+    def _planes(self, height: int, width: int) -> tuple[np.ndarray, ...]:
+        """Private per-frame planes (x, y, z, zeros, BGRA bytes, zero bytes), reused between frames."""
+        if not self._scratch or self._scratch[0].shape != (height, width):
+            x, y, z = (np.empty((height, width), np.float32) for _ in range(3))
+            zero, bgra, zero8 = (
+                np.zeros_like(x),
+                np.empty((height, width, 4), np.uint8),
+                np.zeros((height, width), np.uint8),
+            )
+            self._scratch = (x, y, z, zero, bgra, zero8)
+        return self._scratch
+
+    def cloud_camera(self, camera: CameraModel) -> CameraModel:
+        """The camera of the (decimated) cloud."""
+        return camera.decimate(self.decimation)
+
+    def nbytes(self, camera: CameraModel) -> int:
+        """Size of the cloud's ``data`` for images of ``camera``."""
+        sub = self.cloud_camera(camera)
+        return sub.width * sub.height * self.point_step
+
+    def _rays_for(self, camera: CameraModel):
+        if self._camera is None or not (camera.size == self._camera.size and np.array_equal(camera.P, self._camera.P)):
+            sub = self.cloud_camera(camera)
+            ru, rv = sub.ray_grid()
+            limit = None if self.max_range is None else range_limit(sub, self.max_range)
+            self._camera, self._rays = camera, (ru, rv, limit)
+        return self._rays
+
+    def pack(
+        self, depth: np.ndarray, camera: CameraModel, rgb: np.ndarray | None = None, out: np.ndarray | None = None
+    ) -> PackedCloud:
+        """Pack ``depth`` (H, W) metres (NaN invalid) and ``rgb`` (H, W, 3) uint8 for ``camera``.
+
+        ``out``: a writable buffer of :meth:`nbytes` bytes to pack into (e.g. the message's own
+        storage); a new one is allocated when omitted. Every byte of it is written.
+        """
+        camera.check_image(depth.shape, "depth image")
+        if self.rgb:
+            if rgb is None:
+                raise ValueError("an xyzrgb cloud needs the colour image")
+            camera.check_image(rgb.shape, "colour image")
+            if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+                raise ValueError(f"colours must be an (H, W, 3) uint8 RGB array, got {rgb.dtype} {rgb.shape}")
+        n = self.decimation
+        if n > 1:
+            depth = depth[::n, ::n]
+            rgb = None if rgb is None else rgb[::n, ::n]
+        height, width = depth.shape
+        size = height * width * self.point_step
+        data = np.empty(size, np.uint8) if out is None else np.frombuffer(out, np.uint8)
+        if data.size != size:
+            raise ValueError(f"cloud buffer has {data.size} bytes, expected {size} ({width}x{height} points)")
+        cloud = data.view("<f4").reshape(height, width, self.point_step // 4)
+        ru, rv, limit = self._rays_for(camera)
+        x, y, z, zero, bgra, zero8 = self._planes(height, width)
+        valid = np.greater(depth, 0)  # False for NaN too
+        valid &= depth < (np.inf if limit is None else limit)
+        z.fill(np.nan)
+        np.copyto(z, depth, where=valid, casting="same_kind")
+        np.multiply(ru, z, out=x)
+        np.multiply(rv, z, out=y)
+        planes = [x, y, z, zero]
+        if self.rgb:
+            # 0x00RRGGBB little endian is the bytes B, G, R, 0
+            cv2.mixChannels([rgb, zero8], [bgra], [2, 0, 1, 1, 0, 2, 3, 3])
+            planes += [bgra.view(np.float32)[..., 0], zero, zero, zero]
+        # The one pass over the cloud's bytes: interleave the planes into the buffer.
+        merged = cv2.merge(planes, dst=cloud)
+        if merged.ctypes.data != cloud.ctypes.data:  # OpenCV allocated instead of writing in place
+            cloud[...] = merged
+        return PackedCloud(
+            data=data if out is None else out,
+            height=height,
+            width=width,
+            fields=self.fields,
+            point_step=self.point_step,
+            row_step=self.point_step * width,
+            is_dense=bool(valid.all()),
+        )
 
 
 def organised_cloud(
@@ -121,15 +221,7 @@ def organised_cloud(
     max_range: float | None = None,
 ) -> PackedCloud:
     """Depth (and colours) → packed organised cloud, decimated by striding with an exact camera."""
-    camera.check_image(depth.shape, "depth image")
-    if rgb is not None:
-        camera.check_image(rgb.shape, "colour image")
-    if decimation != 1:
-        sub = camera.decimate(decimation)
-        depth = depth[::decimation, ::decimation]
-        rgb = None if rgb is None else rgb[::decimation, ::decimation]
-        camera = sub
-    return pack_cloud(depth_to_points(depth, camera, max_range), rgb)
+    return CloudPacker(rgb is not None, decimation, max_range).pack(np.asarray(depth), camera, rgb)
 
 
 def write_ply(path: str | os.PathLike, points: np.ndarray, rgb: np.ndarray | None = None) -> Path:

@@ -257,11 +257,11 @@ class FailingEstimator(DepthEstimator):
         super().__init__(backend)
         self.calls, self.error = 0, error
 
-    def __call__(self, image, camera):
+    def __call__(self, image, camera, **options):
         self.calls += 1
         if self.calls == 2:
             raise self.error
-        return super().__call__(image, camera)
+        return super().__call__(image, camera, **options)
 
 
 def test_an_error_in_one_frame_skips_that_frame_only(sequence, estimator, tmp_path):

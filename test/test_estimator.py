@@ -84,7 +84,26 @@ def test_bad_options_are_rejected():
 def test_every_backend_gives_the_same_metres_for_the_same_frame(deployed, camera):
     checkpoint, path = deployed["acan"]
     image = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    torch_result = DepthEstimator(checkpoint, "torch", device="cpu")(image, camera)
+    torch_result = DepthEstimator(checkpoint, "torch", device="cpu", dtype="float32")(image, camera)
     ort_result = DepthEstimator(path, "onnxruntime")(image, camera)
     assert np.abs(torch_result.depth - ort_result.depth).max() < 1e-4
     assert np.abs(torch_result.confidence - ort_result.confidence).max() < 1e-5
+
+
+def test_torch_auto_precision_keeps_the_faster_of_fp32_and_bf16_and_bf16_stays_close(deployed, camera):
+    from depth_estimation_ros.backends.torch_backend import cpu_has_bf16
+
+    checkpoint, _ = deployed["acan"]
+    image = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    auto = DepthEstimator(checkpoint, "torch", device="cpu").backend
+    if cpu_has_bf16():  # both timed at load, the faster kept
+        assert set(auto.measured_ms) == {"float32", "bfloat16"}
+        assert auto.dtype == min(auto.measured_ms, key=auto.measured_ms.get)
+    else:
+        assert (auto.dtype, auto.measured_ms) == ("float32", {})
+    bf16 = DepthEstimator(checkpoint, "torch", device="cpu", dtype="bfloat16")(image, camera).depth
+    fp32 = DepthEstimator(checkpoint, "torch", device="cpu", dtype="float32")(image, camera).depth
+    relative = np.abs(bf16 - fp32) / fp32
+    assert np.median(relative) < 0.02  # bf16 keeps 8 bits of mantissa: ~0.4 % per operation
+    with pytest.raises(ValueError, match="dtype must be 'auto' or one of"):
+        DepthEstimator(checkpoint, "torch", dtype="int4")

@@ -36,7 +36,7 @@ def test_exported_graph_is_valid_and_carries_its_description(deployed, name):
 def test_onnxruntime_matches_pytorch_on_the_checkpoint(deployed, name):
     checkpoint, path = deployed[name]
     batch = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
-    expected = open_backend(checkpoint, "torch", device="cpu")(batch)
+    expected = open_backend(checkpoint, "torch", device="cpu", dtype="float32")(batch)
     actual = open_backend(path, "onnxruntime")(batch)
     assert expected.keys() == actual.keys()
     assert np.abs(actual["depth"] - expected["depth"]).max() < DEPTH_TOLERANCE_M

@@ -1,5 +1,6 @@
 """The node's frame handling, exercised without rclpy on genuine ROS 2 messages (rosbags)."""
 
+import array
 import threading
 import tracemalloc
 
@@ -13,6 +14,7 @@ from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
 from depth_estimation_ros.parameters import DEFAULTS, PARAMETERS, validate
 from depth_estimation_ros.pipeline import BadFrame, CameraInfoPairing, DepthPipeline
+from depth_estimation_ros.pointcloud import CloudPacker
 from depth_estimation_ros.worker import FrameWorker, LatestFrameSlot, PipelineStats
 
 STORE = get_typestore(Stores.ROS2_JAZZY)
@@ -63,6 +65,43 @@ def test_network_resolution_output_publishes_the_matching_camera_info(deployed):
     depth, info = output.messages["depth/image"], output.messages["depth/camera_info"]
     assert (depth.width, depth.height) == (info.width, info.height) == (96, 64)
     assert np.allclose(np.asarray(info.k).reshape(3, 3), CAMERA.resize(96, 64).K)
+
+
+def test_outputs_match_the_estimator_and_packer_run_on_their_own(estimator):
+    image, info = frame(5)
+    output = DepthPipeline(estimator, TYPES, points_max_range=6.0).process(image, info)
+    rgb = np.frombuffer(image.data, np.uint8).reshape(120, 160, 3)
+    result = estimator(rgb, CAMERA)
+    np.testing.assert_array_equal(depth_from_image(output.messages["depth/image"]), result.depth)
+    confidence = output.messages["depth/confidence"]
+    np.testing.assert_array_equal(np.frombuffer(confidence.data, "<f4").reshape(120, 160), result.confidence)
+    cloud = CloudPacker(rgb=True, max_range=6.0).pack(result.depth, CAMERA, rgb)
+    np.testing.assert_array_equal(np.asarray(output.messages["depth/points"].data), cloud.data)
+
+
+def test_reused_buffers_are_the_last_frames_only_when_asked_for(estimator):
+    def data(output):
+        return [output.messages[t].data for t in ("depth/image", "depth/confidence", "depth/points")]
+
+    reusing = DepthPipeline(estimator, TYPES, reuse_buffers=True)
+    first, second = data(reusing.process(*frame(1))), data(reusing.process(*frame(2)))
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    fresh = DepthPipeline(estimator, TYPES)
+    kept = data(fresh.process(*frame(1)))
+    snapshot = [np.array(d) for d in kept]
+    fresh.process(*frame(2))
+    assert all(np.array_equal(a, b) for a, b in zip(kept, snapshot, strict=True))  # held messages stay intact
+
+
+def test_rclpy_messages_carry_the_same_bytes_without_a_copy_per_output(estimator):
+    pytest.importorskip("sensor_msgs.msg")
+    rclpy_types = MessageTypes.from_rclpy()
+    ours = DepthPipeline(estimator, rclpy_types, reuse_buffers=True).process(*frame(4))
+    reference = DepthPipeline(estimator, TYPES).process(*frame(4))
+    for topic in ("depth/image", "depth/confidence", "depth/points"):
+        data = ours.messages[topic].data
+        assert isinstance(data, array.array)
+        assert bytes(data) == np.asarray(reference.messages[topic].data).tobytes()
 
 
 @pytest.mark.parametrize(

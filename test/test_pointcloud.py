@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.pointcloud import depth_to_points, organised_cloud, pack_cloud, write_ply
+from depth_estimation_ros.pointcloud import CloudPacker, depth_to_points, organised_cloud, write_ply
 
 
 @pytest.fixture
@@ -43,9 +43,10 @@ def decode(cloud):
     return floats
 
 
-def test_xyz_layout_is_depth_image_procs():
-    points = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3)
-    cloud = pack_cloud(points)
+def test_xyz_layout_is_depth_image_procs(camera):
+    depth = np.arange(1, 7, dtype=np.float32).reshape(2, 3)
+    points = depth_to_points(depth, camera)
+    cloud = organised_cloud(depth, camera)
     assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
         ("x", 0, 7, 1), ("y", 4, 7, 1), ("z", 8, 7, 1),
     ]  # fmt: skip
@@ -54,13 +55,14 @@ def test_xyz_layout_is_depth_image_procs():
     assert cloud.data.size == cloud.row_step * cloud.height
     assert not cloud.is_bigendian
     assert np.array_equal(decode(cloud)[..., :3], points)
+    assert (decode(cloud)[..., 3] == 0).all()  # padding is zero, not leftover memory
 
 
 def test_xyzrgb_packs_colour_bits_as_pcl_does():
-    points = np.zeros((1, 2, 3), dtype=np.float32)
-    points[0, 1] = np.nan
+    camera = CameraModel.from_intrinsics(1.0, 1.0, 0.0, 0.0, 2, 1)
+    depth = np.array([[1.0, np.nan]], dtype=np.float32)
     rgb = np.array([[[255, 128, 1], [0, 0, 0]]], dtype=np.uint8)
-    cloud = pack_cloud(points, rgb)
+    cloud = organised_cloud(depth, camera, rgb)
     assert [(f.name, f.offset) for f in cloud.fields][-1] == ("rgb", 16)
     assert (cloud.point_step, cloud.row_step) == (32, 64)
     assert not cloud.is_dense  # organised with NaN points
@@ -77,6 +79,32 @@ def test_decimated_cloud_stays_organised_and_matches_the_full_cloud():
     sub = organised_cloud(depth, camera, rgb, decimation=3)
     assert (sub.height, sub.width) == (160, 214)
     assert np.allclose(decode(sub), full[::3, ::3], equal_nan=True)
+
+
+def test_packing_into_a_used_buffer_writes_every_byte_and_follows_a_new_camera():
+    rng = np.random.default_rng(2)
+    depth = rng.uniform(0.5, 5, (48, 64)).astype(np.float32)
+    depth[3, 4] = np.nan
+    rgb = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    packer = CloudPacker(rgb=True, max_range=4.0)
+    for camera in (
+        CameraModel.from_intrinsics(50, 50, 31.5, 23.5, 64, 48),
+        CameraModel.from_intrinsics(80, 60, 20, 30, 64, 48),
+    ):
+        buffer = np.full(packer.nbytes(camera), 0xAB, np.uint8)  # stale bytes from an earlier frame
+        cloud = packer.pack(depth, camera, rgb, out=buffer)
+        assert cloud.data is buffer
+        assert np.array_equal(buffer, organised_cloud(depth, camera, rgb, max_range=4.0).data)
+        np.testing.assert_array_equal(decode(cloud)[..., :3], depth_to_points(depth, camera, max_range=4.0))
+        words = buffer.view("<u4").reshape(48, 64, 8)
+        assert (words[..., [3, 5, 6, 7]] == 0).all()
+        assert (words[..., 4] >> 24 == 0).all()
+
+
+def test_a_buffer_of_the_wrong_size_is_rejected_with_both_sizes():
+    camera = CameraModel.from_intrinsics(50, 50, 31.5, 23.5, 64, 48)
+    with pytest.raises(ValueError, match=r"has 100 bytes, expected 49152 \(64x48 points\)"):
+        CloudPacker(rgb=False).pack(np.ones((48, 64), np.float32), camera, out=np.empty(100, np.uint8))
 
 
 def test_clouds_reject_sizes_that_disagree_with_the_camera():

@@ -7,6 +7,7 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 
+import cv2
 import numpy as np
 
 METADATA_KEY = "depth_estimation_ros"  # ONNX metadata_props key / engine sidecar content
@@ -78,6 +79,19 @@ class ModelInfo:
             normalization=model.normalization,
             version=__version__,
         )
+
+
+def network_input(rgb: np.ndarray, size: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB → the graphs' input, (1, 3, h, w) float32 in [0, 1] at ``size`` (h, w).
+
+    Downscaling is area averaging (``cv2.INTER_AREA``), as in training; ``out`` is filled if given.
+    """
+    if rgb.shape[:2] != tuple(size):
+        rgb = cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    if out is None:
+        out = np.empty((1, 3, *size), np.float32)
+    np.multiply(rgb.transpose(2, 0, 1)[None], np.float32(1 / 255), out=out)
+    return out
 
 
 class Backend(ABC):

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import refuse_existing, staged_files
-from .base import Backend, DependencyError, ModelInfo
+from ..files import IMAGE_SUFFIXES, refuse_existing, staged_files
+from .base import Backend, DependencyError, ModelInfo, network_input
 from .onnxruntime_backend import read_onnx_info
 
 log = logging.getLogger(__name__)
@@ -195,8 +195,6 @@ def calibration_batches(directory: str | os.PathLike, info: ModelInfo, limit: in
     """Pre-processed float32 batches from the images of a folder, as the runtime would feed them."""
     import cv2
 
-    from ..estimator import IMAGE_SUFFIXES, to_network_input
-
     files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     if not files:
         raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
@@ -204,7 +202,7 @@ def calibration_batches(directory: str | os.PathLike, info: ModelInfo, limit: in
         bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"cannot read calibration image {file}")
-        x = to_network_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (info.input_height, info.input_width))
+        x = network_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (info.input_height, info.input_width))
         yield np.repeat(x, info.batch, axis=0)
 
 
@@ -338,6 +336,20 @@ class TensorRTBackend(Backend):
     @property
     def device(self) -> str:
         return "cuda"
+
+    @property
+    def torch_device(self):
+        return self.torch.device("cuda")
+
+    def forward(self, x):
+        """(batch, 3, H, W) float32 CUDA tensor → the engine's outputs as float32 CUDA tensors, run on
+        the current stream (the device path's pre/post-processing wraps engines this way too).
+        The outputs alias the engine's buffers: use them before the next call."""
+        torch = self.torch
+        self.buffers["image"].copy_(x)
+        if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+            raise RuntimeError("TensorRT execution failed")
+        return {k: self.buffers[k].float() for k in self.info.outputs}
 
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         torch = self.torch

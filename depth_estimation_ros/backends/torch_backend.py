@@ -1,14 +1,40 @@
-"""PyTorch backend: runs a checkpoint directly (CUDA with fp16 autocast when present)."""
+"""PyTorch backend: runs a checkpoint directly, in the fastest precision the device has.
+
+``dtype="auto"`` picks float16 on CUDA; on CPUs with native bf16 arithmetic (AVX-512 BF16 or AMX) it
+times one frame in float32 and in bfloat16 at load and keeps the faster (bf16 is 1.2-2.8× faster for
+ResNet-like encoders but can be slower for depthwise convolutions, e.g. EfficientNet, on CPUs
+without AMX: see docs/benchmarks.md); elsewhere float32. Reduced precision runs under autocast (convolutions and matrix
+products in 16 bits, reductions and the ordinal/bin decoding in float32) with the weights and
+activations in channels_last, the layout oneDNN and cuDNN are fastest with.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import torch
 
 from ..models import load_checkpoint, load_model
 from .base import Backend, ModelInfo
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic on this CPU (AVX-512 BF16 or AMX tiles)."""
+    cpu = torch.cpu
+    return bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()) or bool(
+        getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+
+
+def auto_candidates(device: torch.device) -> tuple[str, ...]:
+    """The precisions ``dtype="auto"`` chooses between on ``device`` (timed when more than one)."""
+    if device.type == "cuda":
+        return ("float16",)
+    return ("float32", "bfloat16") if device.type == "cpu" and cpu_has_bf16() else ("float32",)
 
 
 class TorchBackend(Backend):
@@ -18,7 +44,7 @@ class TorchBackend(Backend):
         self,
         path: str | os.PathLike,
         device: str | None = None,
-        half: bool | None = None,
+        dtype: str = "auto",
         compile: bool = False,
         input_size: tuple[int, int] | None = None,
     ):
@@ -26,21 +52,59 @@ class TorchBackend(Backend):
         size = input_size or state.get("input_size")
         if not size:
             raise ValueError(f"{path}: checkpoint records no input size; pass input_size=(H, W)")
+        if dtype != "auto" and dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'auto' or one of {tuple(DTYPES)}, got {dtype!r}")
         self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.half = self._device.type == "cuda" if half is None else half
         model = load_model(path, map_location=self._device)
         super().__init__(ModelInfo.from_model(model, size))
         # A bad size is a ValueError here, at load time, not on the first frame.
         model.check_input(torch.empty(1, 3, *size, device="meta"))
-        self.model = torch.compile(model) if compile else model
+        self.model = model
+        self.measured_ms: dict[str, float] = {}  # what dtype="auto" timed, per precision
+        candidates = auto_candidates(self._device) if dtype == "auto" else (dtype,)
+        if len(candidates) > 1:
+            for candidate in candidates:
+                self.measured_ms[candidate] = self._time_one_frame(candidate)
+            candidates = (min(self.measured_ms, key=self.measured_ms.get),)
+        self._use(candidates[0])
+        if compile:
+            self.model = torch.compile(self.model)
+
+    def _use(self, dtype: str) -> None:
+        self.dtype = dtype
+        layout = torch.channels_last if self.reduced else torch.contiguous_format
+        self.model = self.model.to(memory_format=layout)
+
+    def _time_one_frame(self, dtype: str) -> float:
+        """Milliseconds of one frame in ``dtype`` after a warm-up frame."""
+        self._use(dtype)
+        x = torch.zeros(self.info.batch, 3, self.info.input_height, self.info.input_width, device=self._device)
+        self.forward(x)
+        start = time.perf_counter()
+        self.forward(x)
+        return 1000 * (time.perf_counter() - start)
+
+    @property
+    def reduced(self) -> bool:
+        return self.dtype != "float32"
 
     @property
     def device(self) -> str:
-        return f"{self._device}{' fp16' if self.half else ''}"
+        return f"{self._device}{'' if not self.reduced else ' ' + self.dtype}"
+
+    @property
+    def torch_device(self) -> torch.device:
+        return self._device
 
     @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(batch, 3, H, W) float32 on this device → float32 outputs on this device."""
+        if self.reduced:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self._device.type, dtype=DTYPES[self.dtype], enabled=self.reduced):
+            out = self.model(x)
+        return {k: out[k].float() for k in self.info.outputs}
+
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         x = torch.from_numpy(self.check_batch(batch)).to(self._device, non_blocking=True)
-        with torch.autocast(self._device.type, dtype=torch.float16, enabled=self.half):
-            out = self.model(x)
-        return {k: out[k].float().cpu().numpy() for k in self.info.outputs}
+        return {k: v.cpu().numpy() for k, v in self.forward(x).items()}

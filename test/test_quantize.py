@@ -1,0 +1,62 @@
+"""int8 static quantisation for ONNX Runtime (training/quantize.py) on a small exported ACAN."""
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from depth_estimation_ros.backends import open_backend
+from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.camera import CameraModel
+from depth_estimation_ros.estimator import DepthEstimator
+from training.quantize import folder_frames, main, quantize, synthetic_frames
+
+
+@pytest.fixture(scope="module")
+def int8(deployed, tmp_path_factory):
+    _, onnx_path = deployed["acan"]
+    return quantize(
+        onnx_path, tmp_path_factory.mktemp("int8") / "acan-int8.onnx", synthetic_frames("indoor", 4, 64, 96)
+    )
+
+
+def test_quantised_graph_keeps_the_metadata_and_has_int8_convolutions(deployed, int8):
+    _, onnx_path = deployed["acan"]
+    assert read_onnx_info(int8) == read_onnx_info(onnx_path)
+    graph = onnx.load(str(int8)).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    int8_weights = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert len(int8_weights) >= 10  # the encoder's and decoder's convolution weights
+
+
+def test_quantised_graph_gives_depth_close_to_fp32(deployed, int8):
+    _, onnx_path = deployed["acan"]
+    camera = CameraModel.from_intrinsics(100, 100, 47.5, 31.5, 96, 64)
+    image = next(synthetic_frames("indoor", 1, 64, 96, seed=5))
+    fp32 = DepthEstimator(onnx_path, "onnxruntime")(image, camera).depth
+    quantised = DepthEstimator(open_backend(int8, "onnxruntime"))(image, camera).depth
+    assert np.isfinite(quantised).all()
+    assert np.median(np.abs(quantised - fp32) / fp32) < 0.05
+
+
+def test_calibration_frames_come_from_a_folder_of_images(tmp_path):
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.full((8, 10, 3), (10 * i, 20, 30), np.uint8))  # BGR
+    (tmp_path / "notes.txt").write_text("not an image")
+    frames = list(folder_frames(tmp_path, limit=2))
+    assert len(frames) == 2
+    assert frames[1][0, 0].tolist() == [30, 20, 10]  # read as RGB
+    with pytest.raises(ValueError, match="calibration folder not found"):
+        list(folder_frames(tmp_path / "missing", 2))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no calibration images"):
+        list(folder_frames(tmp_path / "empty", 2))
+
+
+def test_the_command_refuses_to_overwrite_and_names_the_file(deployed, int8, capsys):
+    _, onnx_path = deployed["acan"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(onnx_path), str(int8), "--frames", "1"])
+    assert exit_info.value.code == 2
+    assert f"{int8} exists" in capsys.readouterr().err

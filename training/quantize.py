@@ -1,0 +1,129 @@
+"""Static int8 quantisation of an exported graph for ONNX Runtime on the CPU.
+
+``python -m training.quantize model.onnx model-int8.onnx [--images DIR | --synthetic indoor] [--frames 64]``
+
+Weights are quantised per output channel (int8, symmetric) and activations per tensor (uint8) with
+ranges measured on calibration frames: the user's camera images (``--images``: a folder, the
+frames the model will see), or generated scenes (``--synthetic indoor|outdoor``). Frames are
+pre-processed exactly as at run time (:func:`depth_estimation_ros.backends.base.network_input`).
+Only convolutions and matrix products are quantised (QDQ format): the softmax, the bin/ordinal
+decoding and the output stay in float32, which is where int8 would cost accuracy for nothing.
+The project's metadata is carried over, so the result loads like any exported graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from depth_estimation_ros.backends.base import network_input
+from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.files import IMAGE_SUFFIXES
+
+QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
+
+
+def folder_frames(directory: str | os.PathLike, limit: int) -> Iterator[np.ndarray]:
+    """(H, W, 3) uint8 RGB frames from the images of a folder (sorted by name)."""
+    import cv2
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"calibration folder not found: {directory}")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files:
+        raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
+    for file in files:
+        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"cannot read calibration image {file}")
+        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def synthetic_frames(kind: str, count: int, height: int, width: int, seed: int = 3_000_000) -> Iterator[np.ndarray]:
+    """Generated scenes (seeds apart from training, validation and the held-out test set)."""
+    from training.datasets.synthetic import SyntheticDataset
+
+    dataset = SyntheticDataset(count, kind=kind, height=height, width=width, seed=seed)
+    for index in range(len(dataset)):
+        yield dataset[index]["image"]
+
+
+def quantize(onnx_path: str | os.PathLike, output: str | os.PathLike, frames, per_channel: bool = True) -> Path:
+    """Write ``output``, the int8 graph of ``onnx_path`` calibrated on ``frames`` (uint8 RGB images)."""
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    onnx_path, output = Path(onnx_path), Path(output)
+    info = read_onnx_info(onnx_path)
+    if output.exists():
+        raise FileExistsError(f"{output} exists; choose another output path (nothing is overwritten)")
+    size = (info.input_height, info.input_width)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.frames = iter(frames)
+
+        def get_next(self):
+            rgb = next(self.frames, None)
+            if rgb is None:
+                return None
+            return {"image": np.repeat(network_input(np.asarray(rgb, np.uint8), size), info.batch, axis=0)}
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
+        partial = Path(tmp) / output.name
+        quantize_static(
+            str(onnx_path),
+            str(partial),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(QUANTISED_OPS),
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            extra_options={"CalibTensorRangeSymmetric": False},
+        )
+        model = onnx.load(str(partial))
+        source = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+        del model.metadata_props[:]
+        for key, value in source.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(partial))
+        os.replace(partial, output)  # complete before it appears under its name
+    return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("onnx", help="exported fp32 graph")
+    parser.add_argument("output", help="int8 graph to write (must not exist)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--images", help="folder of calibration images (the camera's own frames are best)")
+    source.add_argument("--synthetic", choices=("indoor", "outdoor"), default="indoor",
+                        help="generated calibration scenes when no --images (default: indoor)")  # fmt: skip
+    parser.add_argument("--frames", type=int, default=64, help="calibration frames (default: 64)")
+    args = parser.parse_args(argv)
+    if args.frames < 1:
+        parser.error(f"--frames must be at least 1, got {args.frames}")
+    try:
+        info = read_onnx_info(args.onnx)
+        frames = (
+            folder_frames(args.images, args.frames)
+            if args.images
+            else synthetic_frames(args.synthetic, args.frames, info.input_height, info.input_width)
+        )
+        path = quantize(args.onnx, args.output, frames)
+    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+        parser.exit(2, f"error: {exc}\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
