@@ -618,7 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--points-xyz", action="store_true", help="uncoloured cloud (xyz, point_step 16)")
     parser.add_argument("--no-confidence", action="store_true", help="do not write depth/confidence")
     parser.add_argument(
-        "--decimation", type=positive_int, default=1, help="keep every n-th pixel in the cloud (default: 1)"
+        "--decimation",
+        type=positive_int,
+        default=DEFAULTS["points_decimation"],
+        help="keep every n-th pixel in the cloud (default: %(default)s, the node's)",
     )
     parser.add_argument("--max-range", type=positive_float,
                         help="drop cloud points farther than this many metres (default: no limit)")  # fmt: skip

@@ -191,7 +191,9 @@ class DepthNode(LifecycleNode):
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.params, self.estimator = p, estimator
-        pipeline = DepthPipeline(estimator, self.types)
+        # The node keeps no message after publish() returns (rclpy serialises it there), so the
+        # next frame may be written into the same buffers.
+        pipeline = DepthPipeline(estimator, self.types, reuse_buffers=True)
         self.worker = FrameWorker(pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"])
         self.pairing = CameraInfoPairing()
         self.apply_live_parameters()

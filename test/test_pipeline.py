@@ -155,7 +155,7 @@ def test_a_camera_info_of_another_frame_or_too_old_never_describes_an_image():
 
 def test_parameters_are_validated_with_clear_messages(deployed, tmp_path):
     model = str(deployed["acan"][1])
-    assert validate({"model": model})["points_decimation"] == 1
+    assert validate({"model": model})["points_decimation"] == 2
     assert validate({"model": model, "min_confidence": 1})["min_confidence"] == 1.0  # int accepted as float
     for values, message in [
         ({"model": model, "backend": "openvino"}, r"backend='openvino' must be one of"),

@@ -12,6 +12,7 @@ output and renamed when complete; an existing output is replaced only with ``ove
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -90,6 +91,21 @@ def export_onnx(
     return output
 
 
+@contextlib.contextmanager
+def quiet_loggers(*names: str):
+    """Silence libraries' own logging (a failed opset conversion logs a traceback); the outcome is
+    checked and reported here instead."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
 def onnx_graph(checkpoint, height: int, width: int, batch: int, opset: int):
     """The checked ONNX model proto of a checkpoint, with its :class:`ModelInfo` in the metadata."""
     import onnx
@@ -97,7 +113,7 @@ def onnx_graph(checkpoint, height: int, width: int, batch: int, opset: int):
     model = load_model(checkpoint)
     model.check_input(torch.empty(1, 3, height, width, device="meta"))
     wrapper = DeployableDepth(model)
-    with warnings.catch_warnings(), torch.no_grad():
+    with warnings.catch_warnings(), torch.no_grad(), quiet_loggers("onnxscript", "torch.onnx"):
         warnings.simplefilter("ignore")  # the exporter's tracing chatter
         program = torch.onnx.export(
             wrapper,
