@@ -41,6 +41,8 @@ bench: develop
 	$(PY) -m training.learning_check --config config/train/synthetic_msfnet.yaml
 	$(VENV)/bin/depth-estimation bench --checkpoint runs/synthetic_acan/best.pt \
 	  $(if $(OPEN3D_PYTHON),--open3d-python $(OPEN3D_PYTHON))
+	$(PY) -m depth_estimation_ros.ros_bench qos
+	$(PY) -m depth_estimation_ros.ros_bench node --model depth_estimation_ros/data/demo_acan.pt
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output

@@ -72,8 +72,9 @@ class FrameWorker:
 
     def start(self) -> None:
         self.slot = LatestFrameSlot()
-        self._thread = threading.Thread(target=self._run, name="depth-inference", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=self._run, name="depth-inference", daemon=True)
+        thread.start()
+        self._thread = thread  # only once started: stop() may run at any point (Ctrl-C during activate)
 
     def stop(self, timeout: float = 5.0) -> None:
         self.slot.close()
@@ -114,7 +115,7 @@ class PipelineStats:
         self.last_error = ""
         self.lost_before_node = 0  # gaps in the publisher's sequence numbers
         self.last_received: float | None = None
-        self.total_published = 0
+        self.total_received = self.total_published = 0
 
     @property
     def bad_frames(self) -> int:
@@ -130,6 +131,7 @@ class PipelineStats:
         with self._lock:
             self.received.append(now)
             self.last_received = now
+            self.total_received += 1
 
     def on_lost(self, count: int) -> None:
         with self._lock:
@@ -162,6 +164,7 @@ class PipelineStats:
             values = {
                 "input rate (Hz)": f"{len(self.received) / self.window:.2f}",
                 "output rate (Hz)": f"{len(self.published) / self.window:.2f}",
+                "received frames": str(self.total_received),
                 "published frames": str(self.total_published),
                 "dropped frames": str(dropped),
                 "frames lost before the node": str(self.lost_before_node),

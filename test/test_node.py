@@ -165,8 +165,10 @@ def test_lifecycle_parameters_and_bad_frames_through_services_of_the_node_proces
         # An image whose only CameraInfo is of another frame waits for one of its own; the next
         # image finds it still waiting, and it is skipped. (Stamped far from the others, so that it
         # cannot pair with an earlier CameraInfo of its own frame whichever topic arrives first.)
+        received = int(graph.values()["received frames"])
         info.publish(frame(graph, 200, frame_id="other")[1])
         camera.publish(frame(graph, 200)[0])
+        graph.spin_until(lambda: int(graph.values()["received frames"]) > received, what="frame 200 to arrive")
         graph.feed(camera, info, *frame(graph, 104), until=lambda: depth[-1].header.stamp.sec == 104)
         graph.spin_until(lambda: "bad frames (no CameraInfo)" in graph.values(), what="frame 200 to be skipped")
         assert bad_frames() >= 2
@@ -187,8 +189,10 @@ def test_lifecycle_parameters_and_bad_frames_through_services_of_the_node_proces
                            Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):  # fmt: skip
             assert graph.transition(transition), transition
         count = len(depth)
-        graph.spin_until(lambda: camera.get_subscription_count() > 0, what="the node to subscribe again")
+        fresh = {"received frames": "0", "input QoS": "reliable"}  # new statistics, subscribed to the camera
+        graph.spin_until(lambda: fresh.items() <= graph.values().items(), what="the node to subscribe again")
         camera.publish(frame(graph, 106)[0])  # held for a CameraInfo of its stamp ...
+        graph.spin_until(lambda: graph.values().get("received frames") == "1", what="frame 106 to arrive")
         camera.publish(frame(graph, 107)[0])  # ... which never came: skipped, counted
         graph.spin_until(lambda: graph.values().get("bad frames (no CameraInfo)") == "1", what="the lone frame")
         assert len(depth) == count
@@ -204,8 +208,8 @@ def test_diagnostics_warn_without_input_and_on_incompatible_qos_and_compressed_f
                       "-p", "output_reliability:=best_effort")  # fmt: skip
     try:
         # image_transport's convention: image/compressed follows the remapping of image.
-        graph.spin_until(lambda: graph.node.count_publishers("/depth/image") > 0, what="the node to be active")
-        assert graph.node.get_subscriptions_info_by_topic("/cam/color/compressed")
+        graph.spin_until(lambda: graph.node.get_subscriptions_info_by_topic("/cam/color/compressed"),
+                         what="the node to subscribe to /cam/color/compressed")  # fmt: skip
         graph.spin_until(lambda: "no input" in getattr(graph.status(), "message", ""), what="a no-input warning")
         assert graph.status().level == DiagnosticStatus.WARN
         # A reliable consumer of a best-effort output gets nothing: the node says so.
