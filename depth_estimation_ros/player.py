@@ -21,9 +21,14 @@ WAIT_TIMEOUT_S = 60.0
 
 
 def message_class(msgtype: str):
-    """The rclpy message class of ``pkg/msg/Name``."""
-    package, _, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.msg"), name)
+    """The rclpy message class of ``pkg/msg/Name``; ValueError naming it when there is none."""
+    package, _, name = msgtype.partition("/msg/")
+    try:
+        return getattr(importlib.import_module(f"{package}.msg"), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ValueError(
+            f"unknown message type {msgtype!r} (expected package/msg/Type of an installed package)"
+        ) from None
 
 
 def wait_until(predicate, node, timeout: float, what: str) -> None:
@@ -44,12 +49,17 @@ def play(bag: Path, rate: float = 1.0, topics: list[str] | None = None, wait_for
     from rosgraph_msgs.msg import Clock
 
     if not rate > 0:
-        raise ValueError(f"--rate must be positive, got {rate}")
+        raise ValueError(f"rate must be positive, got {rate}")
     node = rclpy.create_node("rosbag2_player")
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     clock = node.create_publisher(Clock, "/clock", 10)
     published = 0
-    with Reader(bag) as reader:
+    try:
+        reader = Reader(bag)
+        reader.open()
+    except Exception as exc:  # rosbags' own errors: a missing, truncated or foreign file
+        raise ValueError(f"{bag} is not a readable rosbag2: {exc}") from None
+    try:
         connections = [c for c in reader.connections if topics is None or c.topic in topics]
         if not connections:
             raise ValueError(
@@ -73,7 +83,9 @@ def play(bag: Path, rate: float = 1.0, topics: list[str] | None = None, wait_for
             clock.publish(Clock(clock=_time(timestamp)))
             publishers[connection.topic].publish(bytes(raw))
             published += 1
-    node.destroy_node()
+    finally:
+        reader.close()
+        node.destroy_node()
     return published
 
 
@@ -84,28 +96,31 @@ def _time(nanoseconds: int):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m depth_estimation_ros.player", description=__doc__.split("\n")[0])
-    parser.add_argument("bag", type=Path, help="rosbag2 folder (MCAP or SQLite 3)")
-    parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
-    parser.add_argument("--topics", nargs="+", help="play only these topics")
-    parser.add_argument("--wait-for", nargs="+", default=[], metavar="TOPIC", help="wait for a subscriber of each")
-    args = parser.parse_args(argv)
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
+    from .errors import positive_float, run_guarded
 
-    rclpy.init()
-    try:
-        count = play(args.bag, args.rate, args.topics, args.wait_for)
-        print(f"played {count} messages from {args.bag}")
-    except (KeyboardInterrupt, ExternalShutdownException):
+    def command(rest: list[str]) -> int:
+        parser = argparse.ArgumentParser(
+            prog="python -m depth_estimation_ros.player", description=__doc__.split("\n")[0]
+        )
+        parser.add_argument("bag", type=Path, help="rosbag2 folder (MCAP or SQLite 3)")
+        parser.add_argument("--rate", type=positive_float, default=1.0, help="playback speed factor (default 1.0)")
+        parser.add_argument("--topics", nargs="+", help="play only these topics")
+        parser.add_argument("--wait-for", nargs="+", default=[], metavar="TOPIC", help="wait for a subscriber of each")
+        args = parser.parse_args(rest)
+        import rclpy
+        from rclpy.executors import ExternalShutdownException
+
+        rclpy.init()
+        try:
+            print(f"played {play(args.bag, args.rate, args.topics, args.wait_for)} messages from {args.bag}")
+        except ExternalShutdownException:
+            pass  # SIGINT/SIGTERM: a normal stop
+        finally:
+            if rclpy.ok():
+                rclpy.shutdown()
         return 0
-    except (OSError, ValueError, TimeoutError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if rclpy.ok():
-            rclpy.shutdown()
-    return 0
+
+    return run_guarded("player", command, argv)
 
 
 if __name__ == "__main__":

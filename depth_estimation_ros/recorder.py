@@ -93,29 +93,35 @@ def record(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m depth_estimation_ros.recorder", description=__doc__.split("\n")[0])
-    parser.add_argument("output", type=Path, help="rosbag2 folder to create (must not exist)")
-    parser.add_argument("--topics", nargs="+", type=parse_topic, required=True, metavar="TOPIC:TYPE")
-    parser.add_argument("--count", nargs=2, metavar=("TOPIC", "N"), help="stop after N messages on TOPIC")
-    parser.add_argument(
-        "--idle", type=float, help="stop after this many seconds without a message on the first topic (once one came)"
-    )
-    parser.add_argument("--timeout", type=float, help="stop after this many seconds in all")
-    args = parser.parse_args(argv)
-    count = (args.count[0], int(args.count[1])) if args.count else None
-    import rclpy
+    from .errors import positive_float, run_guarded
 
-    rclpy.init()
-    try:
-        counts = record(args.output, args.topics, count, args.idle, args.timeout)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if rclpy.ok():
-            rclpy.shutdown()
-    print(f"recorded {counts} into {args.output}")
-    return 0
+    def command(rest: list[str]) -> int:
+        parser = argparse.ArgumentParser(
+            prog="python -m depth_estimation_ros.recorder", description=__doc__.split("\n")[0]
+        )
+        parser.add_argument("output", type=Path, help="rosbag2 folder to create (must not exist)")
+        parser.add_argument("--topics", nargs="+", type=parse_topic, required=True, metavar="TOPIC:TYPE")
+        parser.add_argument("--count", nargs=2, metavar=("TOPIC", "N"), help="stop after N messages on TOPIC")
+        parser.add_argument(
+            "--idle", type=positive_float, help="stop after this many seconds without a message on the first topic"
+        )
+        parser.add_argument("--timeout", type=positive_float, help="stop after this many seconds in all")
+        args = parser.parse_args(rest)
+        for _, msgtype in args.topics:
+            message_class(msgtype)  # an unknown type is an error before anything is created
+        count = (args.count[0], int(args.count[1])) if args.count else None
+        import rclpy
+
+        rclpy.init()
+        try:
+            counts = record(args.output, args.topics, count, args.idle, args.timeout)
+        finally:
+            if rclpy.ok():
+                rclpy.shutdown()
+        print(f"recorded {counts} into {args.output}")
+        return 0
+
+    return run_guarded("recorder", command, argv)
 
 
 if __name__ == "__main__":

@@ -100,7 +100,7 @@ def quantize(onnx_path: str | os.PathLike, output: str | os.PathLike, frames, pe
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="depth-estimation quantize", description=__doc__.split("\n")[0])
     parser.add_argument("onnx", help="exported fp32 graph")
     parser.add_argument("output", help="int8 graph to write (must not exist)")
     source = parser.add_mutually_exclusive_group()
