@@ -105,7 +105,10 @@ def run_graph(folder: Path, input_bag: Path, output_bag: Path, model: str) -> di
     recorder = python_module(env, folder / "recorder.log", "depth_estimation_ros.recorder", str(output_bag),
                              "--topics", *topics, "--idle", "3", "--timeout", "240")  # fmt: skip
     node = depth_node(env, folder / "node.log", "-r", f"__ns:={NAMESPACE}", "-r", "image:=image_raw",
-                      "-p", f"model:={model}", "-p", "use_sim_time:=true")  # fmt: skip
+                      "-p", f"model:={model}", "-p", "use_sim_time:=true",
+                      # The player publishes reliably (as ros2 bag play does). Said up front, the node
+                      # needs no switch from its auto QoS, and no frame falls in between.
+                      "-p", "input_reliability:=reliable")  # fmt: skip
     try:
         recorder.wait_for_line(READY, timeout=120)  # the node is active and every output is matched
         player = python_module(env, folder / "player.log", "depth_estimation_ros.player", str(input_bag),

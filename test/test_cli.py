@@ -46,7 +46,8 @@ def test_demo_runs_the_node_in_a_graph_and_leaves_bags_logs_previews_and_metrics
     assert len(list(out.glob("cloud_*.png"))) >= 1
     report = json.loads((out / "metrics.json").read_text())
     assert report["graph"]["node_exit_status"] == 0
-    assert report["metrics"]["count"] == report["frames_published"] == 3  # the first image waits for its CameraInfo
+    # Every published frame is scored; one may be dropped (newest-frame handoff) while the first inference warms up.
+    assert report["metrics"]["count"] == report["frames_published"] >= 2
     assert report["metrics"]["d1"] > report["constant_baseline"]["metrics"]["d1"]
     assert "AbsRel" in capsys.readouterr().out
     # --train: a model of its own (tiny here), replacing the demo's own earlier folder
