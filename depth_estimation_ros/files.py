@@ -192,3 +192,20 @@ def refuse_overlap(output: str | os.PathLike, inputs: Iterable[tuple[str, str | 
             from .errors import UsageError
 
             raise UsageError(f"output {output} overlaps the {what} {path}; choose an output outside it")
+
+
+def folder_frames(directory: str | os.PathLike, limit: int) -> Iterator:
+    """(H, W, 3) uint8 RGB frames from the images of a folder (sorted by name)."""
+    import cv2
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ValueError(f"calibration folder not found: {directory}")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
+    if not files:
+        raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
+    for file in files:
+        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"cannot read calibration image {file}")
+        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -9,7 +9,8 @@ from depth_estimation_ros.backends import open_backend
 from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
 from depth_estimation_ros.camera import CameraModel
 from depth_estimation_ros.estimator import DepthEstimator
-from training.quantize import folder_frames, main, quantize, synthetic_frames
+from depth_estimation_ros.files import folder_frames
+from training.quantize import main, quantize, synthetic_frames
 
 
 @pytest.fixture(scope="module")

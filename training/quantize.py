@@ -23,26 +23,9 @@ import numpy as np
 
 from depth_estimation_ros.backends.base import network_input
 from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
-from depth_estimation_ros.files import IMAGE_SUFFIXES
+from depth_estimation_ros.files import folder_frames
 
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
-
-
-def folder_frames(directory: str | os.PathLike, limit: int) -> Iterator[np.ndarray]:
-    """(H, W, 3) uint8 RGB frames from the images of a folder (sorted by name)."""
-    import cv2
-
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise ValueError(f"calibration folder not found: {directory}")
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    if not files:
-        raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
-    for file in files:
-        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"cannot read calibration image {file}")
-        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def synthetic_frames(kind: str, count: int, height: int, width: int, seed: int = 3_000_000) -> Iterator[np.ndarray]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import IMAGE_SUFFIXES, refuse_existing, staged_files
+from ..files import folder_frames, refuse_existing, staged_files
 from .base import Backend, DependencyError, ModelInfo, network_input
 from .onnxruntime_backend import read_onnx_info
 
@@ -193,16 +193,8 @@ def resolve_engine(
 
 def calibration_batches(directory: str | os.PathLike, info: ModelInfo, limit: int = 500):
     """Pre-processed float32 batches from the images of a folder, as the runtime would feed them."""
-    import cv2
-
-    files = sorted(p for p in Path(directory).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    if not files:
-        raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
-    for file in files:
-        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"cannot read calibration image {file}")
-        x = network_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (info.input_height, info.input_width))
+    for rgb in folder_frames(directory, limit):
+        x = network_input(rgb, (info.input_height, info.input_width))
         yield np.repeat(x, info.batch, axis=0)
 
 
