@@ -55,7 +55,7 @@ from .estimator import RESIZE_MODES, DepthEstimator
 from .files import refuse_overlap
 from .messages import COLOUR_ENCODINGS, MessageTypes
 from .parameters import DEFAULTS
-from .pipeline import TOPICS, BadFrame, CameraInfoPairing, DepthPipeline, stamp_of
+from .pipeline import PIPELINE_OPTIONS, TOPICS, BadFrame, CameraInfoPairing, DepthPipeline, stamp_of
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +72,6 @@ OUTPUT_TYPES = {
 }
 assert set(OUTPUT_TYPES) == set(TOPICS)
 STORAGES = ("mcap", "sqlite3")
-PIPELINE_OPTIONS = (
-    "publish_raw_depth",
-    "publish_points",
-    "points_rgb",
-    "points_decimation",
-    "points_max_range",
-    "publish_confidence",
-)
 BAG_VERSION = 8  # rosbag2 metadata version written (8: Iron's; numeric QoS, parsed by Humble too)
 DEFAULT_DISTRO = "humble"  # typestore when the bag does not name a known ROS 2 distribution
 LOGGED_BAD_FRAMES = 5  # bad frames logged with their reason; the rest are only counted

@@ -47,7 +47,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from .estimator import DepthEstimator
 from .messages import MessageTypes
 from .parameters import BY_NAME, LIVE, PARAMETERS, check, validate
-from .pipeline import CameraInfoPairing, DepthPipeline
+from .pipeline import PIPELINE_OPTIONS, CameraInfoPairing, DepthPipeline
 from .worker import FrameWorker
 
 MESSAGE_TYPES = {
@@ -64,8 +64,6 @@ ROS_TYPES = {
     float: ParameterType.PARAMETER_DOUBLE,
     str: ParameterType.PARAMETER_STRING,
 }
-PIPELINE_OPTIONS = ("publish_raw_depth", "publish_points", "points_rgb", "points_decimation", "points_max_range",
-                    "publish_confidence")  # fmt: skip
 
 
 def qos(reliability: str, depth: int) -> QoSProfile:

@@ -34,6 +34,9 @@ from .messages import (
 )
 from .pointcloud import CloudPacker, PackedCloud
 
+# The options of DepthPipeline that mirror the node's parameters of the same names.
+PIPELINE_OPTIONS = ("publish_raw_depth", "publish_points", "points_rgb", "points_decimation", "points_max_range",
+                    "publish_confidence")  # fmt: skip
 TOPICS = ("depth/image", "depth/image_raw", "depth/camera_info", "depth/points", "depth/confidence")
 
 
