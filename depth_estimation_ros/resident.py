@@ -72,25 +72,14 @@ class DeviceFramePath:
     (``rgb``, ``decimation``, ``max_range``). ``cuda_graph`` captures the device work per frame size.
     """
 
-    def __init__(
-        self,
-        backend,
-        resize: str = "stretch",
-        output_resolution: str = "camera",
-        min_confidence: float = 0.0,
-        points: bool = True,
-        rgb: bool = True,
-        decimation: int = 1,
-        max_range: float | None = None,
-        cuda_graph: bool = False,
-    ):
+    def __init__(self, backend, cuda_graph: bool = False, **options):
         self.backend, self.device = backend, torch.device(backend.torch_device)
         self.cuda_graph = cuda_graph and self.device.type == "cuda"
         self.timings: dict[str, float] = {}
         self._key = None
         self._consts: dict[str, torch.Tensor] = {}
         self._graph = None
-        self.configure(resize, output_resolution, min_confidence, points, rgb, decimation, max_range)
+        self.configure(**options)  # the options and their defaults are configure's
 
     def configure(
         self,

@@ -22,12 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+from .graph import isolated_env
+
 SIZES = {"640x480": (480, 640), "1280x720": (720, 1280)}
 DURATION_S = 6.0
-
-
-def _env(domain: int) -> dict[str, str]:
-    return {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
 
 
 def _qos(reliability: str, depth: int = 1):
@@ -141,7 +139,7 @@ def bench_qos(domain: int = 150) -> list[dict]:
                 for subscriber in ("best_effort", "reliable"):
                     if publisher == "best_effort" and subscriber == "reliable":
                         continue  # incompatible: nothing is delivered (the node's auto never does this)
-                    env = _env(domain)
+                    env = isolated_env(domain)
                     sub = _spawn(["count", "--topics", "image", "--reliability", subscriber,
                                   "--duration", str(DURATION_S - 1)], env)  # fmt: skip
                     cam = _spawn(["camera", "--size", size, "--rate", str(rate), "--reliability", publisher,
@@ -164,7 +162,7 @@ def _proc_usage(pid: int) -> tuple[float, int]:
 
 
 def bench_node(model: str, domain: int = 151, size: str = "640x480", rate: float = 10.0) -> dict:
-    env = _env(domain)
+    env = isolated_env(domain)
     node_bin = Path(sys.executable).parent / "depth_node"
     node = subprocess.Popen([str(node_bin), "--ros-args", "-p", f"model:={model}", "-p", "diagnostics_period:=1.0"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
