@@ -36,6 +36,8 @@ setup(
     extras_require={
         "onnx": ["onnx>=1.16", "onnxscript>=0.1", "onnxruntime>=1.18"],
         "tensorrt": ["tensorrt>=10.0"],
+        # Pretrained depth models from transformers folders (Depth Anything, DPT, GLPN, ZoeDepth, Depth Pro).
+        "transformers": ["transformers>=5.0"],
         "training": ["h5py>=3.8", "scipy>=1.10", "tensorboard>=2.14"],
         "ros": ["rosbags>=0.10", "mcap>=1.1", "mcap-ros2-support>=0.5"],
         # Genuine ROS 2 Jazzy rclpy + Fast DDS from PyPI, for machines without a ROS install (x86_64,
@@ -64,6 +66,8 @@ setup(
             "colcon-core>=0.15",
             "colcon-ros>=0.4",
             "colcon-python-setup-py>=0.2",
+            "transformers>=5.0",
+            "mypy>=1.10",
         ],
     },
     zip_safe=True,

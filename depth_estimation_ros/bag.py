@@ -46,7 +46,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +54,16 @@ from .errors import positive_float, positive_int, run_guarded, unit_float
 from .estimator import RESIZE_MODES, DepthEstimator
 from .files import refuse_overlap
 from .messages import COLOUR_ENCODINGS, MessageTypes
-from .parameters import DEFAULTS
-from .pipeline import PIPELINE_OPTIONS, TOPICS, BadFrame, CameraInfoPairing, DepthPipeline, stamp_of
+from .parameters import DEFAULTS, SCALE_ARGUMENTS, add_arguments, options_from
+from .pipeline import (
+    PIPELINE_OPTIONS,
+    TOPICS,
+    BadFrame,
+    CameraInfoPairing,
+    DepthPipeline,
+    SparseDepthPairing,
+    stamp_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +233,8 @@ class BagTopics:
     image: str
     camera_info: str
     image_type: str
+    sparse_depth: str | None = None  # sparse metric depth for a sparse_depth anchor
+    sparse_depth_max_age: float = DEFAULTS["sparse_depth_max_age"]
 
     @property
     def compressed(self) -> bool:
@@ -343,6 +353,17 @@ def _copy_connection(writer, connection, store):
 # Processing
 
 
+def _sparse_depth_topic(reader, image_topic: str, wanted: str | None) -> str:
+    """The bag's sparse depth topic: ``wanted``, else ``sparse_depth`` in the image's namespace."""
+    types = {c.topic: c.msgtype for c in reader.connections}
+    topic = wanted or f"{namespace_of(image_topic).rstrip('/')}/sparse_depth"
+    if types.get(topic) != IMAGE:
+        found = "is not in the bag" if topic not in types else f"is a {types[topic]}"
+        hint = "" if wanted else " (pass --sparse-depth-topic)"
+        raise ValueError(f"sparse depth topic {topic} {found}{hint}; {describe_topics(reader)}")
+    return topic
+
+
 def _camera_info_index(reader, topic: str, store) -> dict[tuple[int, int], bytes]:
     """Header stamp → raw CameraInfo (the last one of a stamp), over the whole bag; undecodable ones
     are left out (the main pass counts them)."""
@@ -395,6 +416,8 @@ def process_bag(
     backend: str = "auto",
     estimator_options: dict[str, Any] | None = None,
     progress: bool = True,
+    sparse_depth_topic: str | None = None,
+    sparse_depth_max_age: float = DEFAULTS["sparse_depth_max_age"],
 ) -> dict[str, Any]:
     """Run the node's pipeline over a rosbag2 and write its outputs to a new rosbag2 ``output``.
 
@@ -410,6 +433,10 @@ def process_bag(
         pipeline_options: :class:`DepthPipeline` options (``publish_raw_depth``, ``publish_points``,
             ``points_rgb``, ``points_decimation``, ``points_max_range``, ``publish_confidence``).
         progress: show a progress bar (only on a terminal).
+        sparse_depth_topic: sensor_msgs Image topic of sparse metric depth for a ``sparse_depth``
+            anchor (default: the Image topic named ``sparse_depth`` in the image's namespace); paired
+            with each image as the node pairs it (the nearest stamp within ``sparse_depth_max_age``
+            among those recorded before the image).
 
     Returns:
         A summary: ``frames`` processed, ``bad_frames`` and the first reasons, ``unpaired_frames``
@@ -444,6 +471,9 @@ def process_bag(
             else DepthEstimator(estimator_or_model, backend, **(estimator_options or {}))
         )
         pipeline = DepthPipeline(estimator, MessageTypes.from_typestore(store), **options)
+        if estimator.anchor is not None and estimator.anchor.source == "sparse_depth":
+            found = _sparse_depth_topic(reader, topics.image, sparse_depth_topic)
+            topics = replace(topics, sparse_depth=found, sparse_depth_max_age=sparse_depth_max_age)
         outputs = output_topics(topics.image, pipeline.topics, topics.image_type)
         if copy_input and (clash := sorted(set(outputs.values()) & set(reader.topics))):
             raise ValueError(
@@ -483,6 +513,8 @@ def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_
     not_copied: list[str] = []
     notes_seen: set[str] = set()
     pairing = CameraInfoPairing()
+    sparse = SparseDepthPairing(max_age=topics.sparse_depth_max_age)
+    sparse_ids = {c.id for c in reader.connections if c.topic == topics.sparse_depth}
 
     def skip(stamp_text: str, exc: Exception) -> None:
         nonlocal bad
@@ -521,6 +553,11 @@ def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_
                     except Exception as exc:
                         bad_infos += 1
                         log.warning("undecodable CameraInfo at log time %d skipped: %s", timestamp, exc)
+                if connection.id in sparse_ids:
+                    try:
+                        sparse.add(store.deserialize_cdr(raw, connection.msgtype))
+                    except Exception as exc:
+                        log.warning("undecodable sparse depth at log time %d skipped: %s", timestamp, exc)
                 if connection.id not in image_ids:
                     continue
                 bar.update(1)
@@ -539,7 +576,7 @@ def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_
                             if unpaired == 1:
                                 log.warning("image %s has no CameraInfo of its stamp; using the latest before it "
                                             "(%s)", _stamp_text(stamp), _stamp_text(stamp_of(info)))  # fmt: skip
-                    result = pipeline.process(image, info, topics.compressed)
+                    result = pipeline.process(image, info, topics.compressed, sparse=sparse.match(image))
                 except Exception as exc:  # one odd frame never aborts the bag
                     skip(_stamp_text(stamp), exc)
                     continue
@@ -621,6 +658,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-resolution", choices=("camera", "network"), default="camera",
                         help="depth at the camera's or the network's resolution (default: camera)")  # fmt: skip
     parser.add_argument("--min-confidence", type=unit_float, default=0.0, help="depth below this confidence → NaN")
+    add_arguments(parser, SCALE_ARGUMENTS)
+    parser.add_argument("--sparse-depth-topic",
+                        help="Image topic of sparse metric depth for --scale-source sparse_depth "
+                             "(default: sparse_depth in the image's namespace)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -660,6 +701,7 @@ def _main(argv: list[str]) -> int:
         "resize": args.resize,
         "output_resolution": args.output_resolution,
         "min_confidence": args.min_confidence,
+        **options_from(args, SCALE_ARGUMENTS),
     }
     summary = process_bag(
         args.model,
@@ -673,6 +715,7 @@ def _main(argv: list[str]) -> int:
         backend=args.backend,
         estimator_options=estimator_options,
         progress=not args.no_progress,
+        sparse_depth_topic=args.sparse_depth_topic,
     )
     _print_summary(summary)
     return 0

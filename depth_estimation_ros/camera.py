@@ -186,6 +186,13 @@ class CameraModel:
         sx, sy = width / self.width, height / self.height
         return self._affine(sx, sy, 0.5 * sx - 0.5, 0.5 * sy - 0.5, width, height)
 
+    def resize_corners(self, width: int, height: int) -> CameraModel:
+        """The camera of the image resized with corner pixels aligned (``align_corners=True``): pixel
+        centres 0 and W − 1 map onto 0 and W' − 1, so ``f' = f·s``, ``c' = c·s``, s = (W' − 1)/(W − 1)."""
+        sx = (width - 1) / max(self.width - 1, 1)
+        sy = (height - 1) / max(self.height - 1, 1)
+        return self._affine(sx, sy, 0.0, 0.0, width, height)
+
     def crop(self, x0: int, y0: int, width: int, height: int) -> CameraModel:
         """The camera of ``image[y0:y0+height, x0:x0+width]``; offsets may be negative (padding)."""
         return self._affine(1.0, 1.0, -x0, -y0, width, height)

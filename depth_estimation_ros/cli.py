@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import UsageError, finite_float, positive_float, positive_int, run_guarded, unit_float
+from .files import is_hub_id
+from .parameters import SCALE_ARGUMENTS, options_from
+from .parameters import add_arguments as add_parameter_arguments
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -29,6 +33,11 @@ def _models(args: argparse.Namespace) -> int:
 
     rows = []
     for spec in args.specs:
+        if Path(spec).exists() or is_hub_id(spec):  # a model to describe, not a network to build
+            from .backends import describe_model
+
+            rows.append(describe_model(spec))
+            continue
         name, _, backbone = spec.partition(":")
         if name not in list_models():
             raise UsageError(f"unknown model {name!r} in {spec!r}: expected NAME[:BACKBONE], NAME in {list_models()}")
@@ -45,7 +54,11 @@ def _models(args: argparse.Namespace) -> int:
         )
     if args.json:
         print(json.dumps(rows, indent=2))
-    else:
+        return 0
+    for r in (r for r in rows if "card" in r):
+        print(f"{r['model']}: {r['format']}, {r['name']}: {r['summary']}")
+    rows = [r for r in rows if "card" not in r]
+    if rows:
         print(f"{'model':8s} {'backbone':22s} {'input':9s} {'params (M)':>10s} {'GMACs':>8s}")
         for r in rows:
             print(f"{r['model']:8s} {r['backbone']:22s} {r['input']:9s} {r['parameters_M']:10.2f} {r['GMACs']:8.2f}")
@@ -91,8 +104,10 @@ def _predict(args: argparse.Namespace) -> int:
         _, first = frames(args.input)
         height, width = next(first)[1].shape[:2]
         camera = CameraModel.from_intrinsics(*camera, width, height)
-    estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence)
-    count = predict(estimator, args.input, args.output, camera, args.max_range, overwrite=args.overwrite)
+    estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence,
+                               **options_from(args, SCALE_ARGUMENTS))  # fmt: skip
+    count = predict(estimator, args.input, args.output, camera, args.max_range, overwrite=args.overwrite,
+                    sparse=args.sparse_depth)  # fmt: skip
     print(f"wrote {count} frame(s) to {args.output} ({estimator.backend.describe()})")
     return 0
 
@@ -156,13 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-frames", type=positive_int, default=320, help="generated training frames (default: 320)")
     demo.set_defaults(func=_demo)
 
-    models = sub.add_parser("models", help="parameter counts and MACs of networks at an input size")
+    models = sub.add_parser(
+        "models", help="parameter counts and MACs of networks at an input size, or what a model file or folder is"
+    )
     models.add_argument(
         "specs",
         nargs="*",
         default=["acan:resnet50", "acan:resnet101", "msfnet:legacy_senet154"],
-        metavar="NAME[:BACKBONE]",
-        help="models to measure (default: the papers' configurations)",
+        metavar="NAME[:BACKBONE] | PATH",
+        help="networks to measure (default: the papers' configurations), or model files / transformers folders to "
+        "describe (format, output kind, input rule, focal rule)",
     )
     models.add_argument("--height", type=positive_int, default=256, help="input height (default: 256)")
     models.add_argument("--width", type=positive_int, default=352, help="input width (default: 352)")
@@ -190,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     engine.set_defaults(func=_build_engine)
 
     predict = sub.add_parser("predict", help="depth, confidence, previews and point clouds for images or a video")
-    predict.add_argument("--model", required=True, help="checkpoint (.pt), ONNX graph (.onnx) or engine (.engine)")
+    predict.add_argument(
+        "--model", required=True, help="checkpoint (.pt), ONNX graph (.onnx), engine (.engine) or transformers folder"
+    )
     predict.add_argument("--input", required=True, help="an image, a folder of images, or a video file")
     predict.add_argument("--output", required=True, help="folder for the results")
     predict.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
@@ -204,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--max-range", type=positive_float,
                          help="drop cloud points farther than this many metres (default: no limit)")  # fmt: skip
     predict.add_argument("--overwrite", action="store_true", help="replace result files that exist in --output")
+    add_parameter_arguments(predict, SCALE_ARGUMENTS)
+    predict.add_argument("--sparse-depth", metavar="FOLDER",
+                         help="sparse metric depth per frame for --scale-source sparse_depth: <stem>.png (16-bit mm) "
+                              "or <stem>.npy (float32 m), registered to the camera, any resolution")  # fmt: skip
     predict.set_defaults(func=_predict)
 
     bench = sub.add_parser("bench", help="time pre-processing, inference per backend, post-processing, clouds")

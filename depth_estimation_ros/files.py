@@ -81,6 +81,12 @@ def non_finite(value, where: str = "") -> list[str]:
 # --------------------------------------------------------------------------- writing
 
 
+def is_hub_id(text: str) -> bool:
+    """``owner/name``, as Hugging Face Hub ids are (a relative path of two parts looks the same:
+    callers check the file system first)."""
+    return re.fullmatch(r"\w[\w.-]*/\w[\w.-]*", text) is not None
+
+
 def umask() -> int:
     current = os.umask(0o022)
     os.umask(current)

@@ -46,8 +46,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from .estimator import DepthEstimator
 from .messages import MessageTypes
-from .parameters import BY_NAME, LIVE, PARAMETERS, check, validate
-from .pipeline import PIPELINE_OPTIONS, CameraInfoPairing, DepthPipeline
+from .parameters import ANCHOR_OPTIONS, BY_NAME, LIVE, PARAMETERS, check, validate
+from .pipeline import PIPELINE_OPTIONS, CameraInfoPairing, DepthPipeline, SparseDepthPairing
 from .worker import FrameWorker
 
 MESSAGE_TYPES = {
@@ -97,6 +97,7 @@ class DepthNode(LifecycleNode):
         self.estimator: DepthEstimator | None = None
         self.worker: FrameWorker | None = None
         self.pairing = CameraInfoPairing()
+        self.sparse = SparseDepthPairing()
         self.subscriptions_: list = []
         self.input_reliability = ""
         self.publishers_: dict = {}
@@ -162,6 +163,7 @@ class DepthNode(LifecycleNode):
         pipeline.publish_confidence = p["publish_confidence"] and self.estimator.info.has_confidence
         self.estimator.min_confidence = p["min_confidence"]
         self.pairing.max_age = p["camera_info_max_age"]
+        self.sparse.max_age = p["sparse_depth_max_age"]
         if self.publishers_:  # active: the set of published topics follows the pipeline's
             self.sync_publishers()
 
@@ -184,6 +186,7 @@ class DepthNode(LifecycleNode):
             estimator = DepthEstimator(
                 p["model"], p["backend"], resize=p["resize"], output_resolution=p["output_resolution"],
                 min_confidence=p["min_confidence"], precision=p["precision"],
+                focal_correction=p["focal_correction"], **{k: p[k] for k in ANCHOR_OPTIONS},
             )  # fmt: skip
         except Exception as exc:  # a bad parameter or model must fail the transition, not the process
             self.get_logger().error(f"configure failed: {exc}")
@@ -192,12 +195,17 @@ class DepthNode(LifecycleNode):
         # The node keeps no message after publish() returns (rclpy serialises it there), so the
         # next frame may be written into the same buffers.
         pipeline = DepthPipeline(estimator, self.types, reuse_buffers=True)
-        self.worker = FrameWorker(pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"])
+        self.sparse = SparseDepthPairing(max_age=p["sparse_depth_max_age"])
+        sparse_for = self.sparse.match if p["scale_source"] == "sparse_depth" else None
+        self.worker = FrameWorker(
+            pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"], sparse_for=sparse_for
+        )
         self.pairing = CameraInfoPairing()
         self.apply_live_parameters()
         self.get_logger().info(
-            f"loaded {p['model']} ({estimator.info.name}, input {estimator.input_size}) on "
-            f"{estimator.backend.describe()}"
+            f"loaded {p['model']} ({estimator.info.name}: {estimator.card.describe()}) on "
+            f"{estimator.backend.describe()}; metric scale: {p['scale_source']}"
+            + (", focal-length correction on" if estimator.focal_correction else "")
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -229,6 +237,7 @@ class DepthNode(LifecycleNode):
         self.teardown()
         self.estimator = self.worker = None
         self.pairing = CameraInfoPairing()  # never describe a later camera with this one's intrinsics
+        self.sparse = SparseDepthPairing()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -284,6 +293,9 @@ class DepthNode(LifecycleNode):
             self.create_subscription(image_type, self.image_topic, self.on_image, in_qos, event_callbacks=events),
             self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, in_qos),
         ]
+        if p["scale_source"] == "sparse_depth":  # best effort is compatible with any publisher
+            sparse_qos = qos("best_effort", 5)
+            self.subscriptions_.append(self.create_subscription(Image, "sparse_depth", self.sparse.add, sparse_qos))
 
     def unsubscribe(self) -> None:
         for subscription in self.subscriptions_:
@@ -356,7 +368,12 @@ class DepthNode(LifecycleNode):
             "input QoS": self.input_reliability,
             "backend": self.estimator.backend.describe(),
             "model": f"{self.params['model']} ({self.estimator.info.name})",
+            "model output": self.estimator.card.output,
+            "focal correction": "on" if self.estimator.focal_correction else "off",
         }
+        anchor = self.estimator.anchor
+        if anchor is not None:
+            values.update(anchor.diagnostics(self.worker.pipeline.last_stamp))
         received, published = stats.window_counts()
         idle = stats.seconds_without_input(self.activated_at)
         level, message = DiagnosticStatus.OK, "publishing"
@@ -366,6 +383,8 @@ class DepthNode(LifecycleNode):
             level, message = DiagnosticStatus.WARN, f"no input on {self.image_topic} for {idle:.0f} s"
         elif received and not published:
             level, message = DiagnosticStatus.WARN, "frames arrive, none published (see last bad frame)"
+        elif values.get("scale level", "OK").startswith("WARN"):
+            level, message = DiagnosticStatus.WARN, f"metric scale: {values['scale level'][5:]}"
         elif not received:
             message = "waiting for frames"
         status = DiagnosticStatus(

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from .backends import BACKENDS
-from .estimator import RESIZE_MODES
+from .estimator import RESIZE_MODES, SCALE_SOURCES
+from .files import is_hub_id
 
 RELIABILITY = ("auto", "best_effort", "reliable")
+# The options of the estimator's metric anchoring (configure-time), as the node names them.
+ANCHOR_OPTIONS = ("scale_source", "fixed_scale", "fixed_shift", "camera_height", "camera_pitch", "camera_roll")
 OUTPUT_RELIABILITY = ("best_effort", "reliable")
 
 
@@ -46,7 +49,12 @@ class Parameter:
 
 
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("model", "", "Model file: checkpoint (.pt), ONNX graph (.onnx) or TensorRT engine (.engine)."),
+    Parameter(
+        "model",
+        "",
+        "Model: checkpoint (.pt), ONNX graph (.onnx), TensorRT engine (.engine), a transformers depth model "
+        "folder (save_pretrained) or a Hub id already in the local cache (never downloaded).",
+    ),
     Parameter("backend", "auto", "Inference backend.", BACKENDS),
     Parameter(
         "precision", "fp16", "TensorRT precision when an engine is built from an ONNX graph.", ("fp32", "fp16", "int8")
@@ -131,6 +139,63 @@ PARAMETERS: tuple[Parameter, ...] = (
         maximum=3600.0,
         live=True,
     ),
+    Parameter(
+        "focal_correction",
+        "auto",
+        "Rescale metric output by the camera's focal length over the training camera's (at the network input); "
+        "auto: where the model card records a training camera.",
+        ("auto", "on", "off"),
+    ),
+    Parameter(
+        "scale_source",
+        "none",
+        "Where metric scale comes from: none (the model's own; metric models only), fixed (fixed_scale, "
+        "fixed_shift), sparse_depth (the sparse_depth topic) or ground_plane (camera_height over a flat floor).",
+        SCALE_SOURCES,
+    ),
+    Parameter(
+        "fixed_scale",
+        1.0,
+        "scale_source fixed: Z = scale·output (metric models) or 1/Z = scale·output + shift (relative models).",
+        minimum=1e-6,
+        maximum=1e6,
+    ),
+    Parameter(
+        "fixed_shift",
+        0.0,
+        "scale_source fixed, relative models: the shift in inverse depth (1/m).",
+        minimum=-1e6,
+        maximum=1e6,
+    ),
+    Parameter(
+        "camera_height",
+        0.0,
+        "scale_source ground_plane: metres from the camera down to the floor.",
+        minimum=0.0,
+        maximum=100.0,
+    ),
+    Parameter(
+        "camera_pitch",
+        0.0,
+        "scale_source ground_plane: camera pitch in degrees, positive tilted up.",
+        minimum=-89.0,
+        maximum=89.0,
+    ),
+    Parameter(
+        "camera_roll",
+        0.0,
+        "scale_source ground_plane: camera roll about the optical axis in degrees.",
+        minimum=-89.0,
+        maximum=89.0,
+    ),
+    Parameter(
+        "sparse_depth_max_age",
+        0.5,
+        "Seconds (by stamp) a sparse_depth image may be from the camera image and still anchor it.",
+        minimum=0.0,
+        maximum=3600.0,
+        live=True,
+    ),
     Parameter("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", minimum=0.1, maximum=60.0),
 )
 BY_NAME = {p.name: p for p in PARAMETERS}
@@ -162,7 +227,34 @@ def validate(values: dict[str, Any], *, require_model: bool = True) -> dict[str,
     if require_model:
         model = merged["model"]
         if not model:
-            raise ValueError("parameter model is empty: set it to a .pt, .onnx or .engine file")
-        if not Path(model).is_file():
-            raise ValueError(f"parameter model={model!r}: no such file")
+            raise ValueError(
+                "parameter model is empty: set it to a .pt, .onnx or .engine file or a transformers model folder"
+            )
+        if not Path(model).exists() and not is_hub_id(model):
+            raise ValueError(f"parameter model={model!r}: no such file or folder")
     return merged
+
+
+def add_arguments(parser, names: tuple[str, ...]) -> None:
+    """Command-line options ``--name-with-dashes`` for the node parameters ``names``, with the
+    parameters' types, choices, ranges, defaults and descriptions (the bag tool and predict)."""
+    for name in names:
+        p = BY_NAME[name]
+
+        def parse(text: str, name=name, p=p):
+            import argparse
+
+            try:
+                return check(name, p.type(text))
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc).replace(f"parameter {name}=", "")) from None
+
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse, default=p.default,
+                            help=f"{p.description} (default: %(default)s)")  # fmt: skip
+
+
+def options_from(args, names: tuple[str, ...]) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names}
+
+
+SCALE_ARGUMENTS = ("focal_correction", *ANCHOR_OPTIONS)

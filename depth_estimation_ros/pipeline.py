@@ -19,13 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from .estimator import DepthEstimator, network_image
+from .estimator import DepthEstimator, NoMetricScale
 from .messages import (
     MessageTypes,
     camera_from_info,
     camera_info_msg,
     compressed_to_rgb,
     copy_header,
+    depth_from_image,
     depth_image_msg,
     image_msg,
     image_to_rgb,
@@ -93,12 +94,18 @@ class DepthPipeline:
         self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range)
         self.reuse_buffers = reuse_buffers
         self._buffers: dict[str, Any] = {}
+        self.last_stamp = 0.0  # seconds: the stamp of the last frame processed (the anchor's clock)
         self.device_path = None
         backend = estimator.backend
         if device_path is None:  # on wherever the model runs on a GPU and can take device tensors
-            device_path = hasattr(backend, "forward") and str(getattr(backend, "torch_device", "cpu")).startswith(
-                "cuda"
+            device_path = (
+                estimator.plain
+                and hasattr(backend, "forward")
+                and str(getattr(backend, "torch_device", "cpu")).startswith("cuda")
             )
+        if device_path and not estimator.plain:
+            raise ValueError("the device path runs metric graphs of a fixed input size only (no anchoring, "
+                             "focal rule or padding); this model needs the host path")  # fmt: skip
         if device_path:
             from .resident import DeviceFramePath
 
@@ -135,7 +142,9 @@ class DepthPipeline:
                 self._buffers[topic] = storage
         return storage
 
-    def process(self, image, camera_info, compressed: bool = False) -> Output:
+    def process(self, image, camera_info, compressed: bool = False, sparse=None) -> Output:
+        """Outputs for one image; ``sparse``: a sparse_depth Image message (16UC1 mm or 32FC1 m,
+        registered to the camera, any resolution) for the estimator's anchor, or None."""
         start = time.perf_counter()
         if camera_info is None:
             raise BadFrame("no CameraInfo received yet for this image")
@@ -149,6 +158,12 @@ class DepthPipeline:
         if camera_info.header.frame_id and camera_info.header.frame_id != image.header.frame_id:
             notes.append(f"CameraInfo frame_id {camera_info.header.frame_id!r} != image frame_id "
                          f"{image.header.frame_id!r}; outputs use the image's")  # fmt: skip
+        sparse_depth = None
+        if sparse is not None:
+            try:
+                sparse_depth = depth_from_image(sparse)
+            except ValueError as exc:  # a bad sparse frame costs its anchoring, not the camera frame
+                notes.append(f"sparse_depth ignored: {exc}")
         decoded = time.perf_counter()
         out_camera = self.estimator.output_camera(camera)
         shape, pixels = (out_camera.height, out_camera.width), out_camera.width * out_camera.height
@@ -158,7 +173,11 @@ class DepthPipeline:
         views = {name: writable_view(storage, "<f4").reshape(shape) for name, storage in storages.items()}
         if self.device_path is not None:
             return self._process_on_device(image, rgb, camera, storages, views, start, decoded, notes)
-        result = self.estimator(rgb, camera, out=views)
+        self.last_stamp = _seconds(stamp_of(image))
+        try:
+            result = self.estimator(rgb, camera, out=views, sparse=sparse_depth, stamp=self.last_stamp)
+        except NoMetricScale as exc:
+            raise BadFrame(str(exc)) from None
         estimated = time.perf_counter()
 
         header = copy_header(image.header, self.types)
@@ -191,7 +210,7 @@ class DepthPipeline:
 
     def _network_colours(self, rgb: np.ndarray, camera) -> np.ndarray:
         """Colours of network-resolution depth: the very image the network saw (letterbox included)."""
-        return network_image(rgb, camera, self.estimator.input_size, self.estimator.resize)[0]
+        return self.estimator.network_image(rgb, camera)
 
     def _process_on_device(self, image, rgb, camera, storages, views, start, decoded, notes) -> Output:
         """The same outputs, computed by :class:`~.resident.DeviceFramePath` (one copy down per output)."""
@@ -272,6 +291,33 @@ class CameraInfoPairing:
             latest,
             f"CameraInfo of stamp {_seconds(stamp_of(latest)):.3f} used for the image of {_seconds(stamp):.3f}",
         )
+
+
+class SparseDepthPairing:
+    """Keeps recent sparse_depth images and finds the one nearest an image by stamp, within
+    ``max_age`` seconds either side and of the image's frame_id (or none)."""
+
+    def __init__(self, keep: int = 10, max_age: float = 0.5):
+        self.recent: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        self.keep, self.max_age = keep, max_age
+
+    def add(self, msg) -> None:
+        self.recent[stamp_of(msg)] = msg
+        self.recent.move_to_end(stamp_of(msg))
+        while len(self.recent) > self.keep:
+            self.recent.popitem(last=False)
+
+    def clear(self) -> None:
+        self.recent.clear()
+
+    def match(self, image):
+        """The sparse depth message for ``image``, or None."""
+        t = _seconds(stamp_of(image))
+        candidates = [(abs(_seconds(stamp) - t), msg) for stamp, msg in self.recent.items() if _same_frame(msg, image)]
+        if not candidates:
+            return None
+        gap, msg = min(candidates, key=lambda c: c[0])
+        return msg if gap <= self.max_age else None
 
 
 def _same_frame(info, image) -> bool:

@@ -7,6 +7,12 @@ one), ``<name>_preview.png`` (input | colourised depth) and ``<name>.ply`` (colo
 ``<name>`` is the input's stem, or ``<stem>_<extension>`` when two inputs share a stem (``a.png``
 and ``a.jpg``). Nothing is overwritten without ``overwrite``; the output folder may not be, hold
 or lie inside an input folder. A frame's files are staged and renamed together once all are written.
+
+``sparse``: a folder of sparse metric depth registered to the camera, for a ``sparse_depth``
+anchor: ``<stem>.png`` (16-bit millimetres, 0 = none) or ``<stem>.npy`` (float32 metres, NaN or 0
+= none) beside each input's stem, any resolution. A frame without one keeps the last scale; frames
+are 1/30 s apart for the anchor's filter (videos: their own rate). A relative model's frame before
+the first scale is skipped with a warning, never written as metres.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from tqdm import tqdm
 
 from .camera import CameraModel
 from .errors import UsageError
-from .estimator import IMAGE_SUFFIXES, DepthEstimator, DepthResult
+from .estimator import IMAGE_SUFFIXES, DepthEstimator, DepthResult, NoMetricScale
 from .files import overlaps, refuse_existing, staged_files
 from .messages import depth_to_millimetres
 from .pointcloud import depth_to_points, write_ply
@@ -85,6 +91,29 @@ def frames(source: str | os.PathLike) -> tuple[int, Iterator[tuple[str, np.ndarr
     return 1, iter([(source.stem, read_rgb(source))])
 
 
+def read_sparse(folder: Path | None, name: str) -> np.ndarray | None:
+    """The sparse depth (metres, NaN holes) for frame ``name``, or None when the folder has none."""
+    if folder is None:
+        return None
+    png, npy = folder / f"{name}.png", folder / f"{name}.npy"
+    if npy.is_file():
+        try:
+            depth = np.load(npy, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read sparse depth {npy}: {exc}") from None
+        if depth.ndim != 2 or depth.dtype.kind != "f":
+            raise ValueError(f"sparse depth {npy} must be a 2-D float array of metres, got {depth.dtype} {depth.shape}")
+        return depth.astype(np.float32, copy=False)
+    if png.is_file():
+        pixels = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+        if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 2:
+            raise ValueError(f"sparse depth {png} must be a 16-bit single-channel PNG of millimetres")
+        depth = pixels.astype(np.float32) / np.float32(1000)
+        depth[pixels == 0] = np.nan
+        return depth
+    return None
+
+
 def assumed_camera(width: int, height: int) -> CameraModel:
     """A 53° horizontal field of view, centred: used only when no intrinsics are given."""
     return CameraModel.from_intrinsics(width, width, (width - 1) / 2, (height - 1) / 2, width, height)
@@ -125,9 +154,13 @@ def predict(
     camera: CameraModel | None = None,
     max_range: float | None = None,
     overwrite: bool = False,
+    sparse: str | os.PathLike | None = None,
 ) -> int:
     """Run ``estimator`` on every frame of ``source``; returns the number of frames written."""
     source, out_dir = Path(source), Path(output)
+    sparse = None if sparse is None else Path(sparse)
+    if sparse is not None and not sparse.is_dir():
+        raise UsageError(f"sparse depth {sparse} is not a folder (expected <stem>.png or <stem>.npy per frame)")
     if max_range is not None and not (np.isfinite(max_range) and max_range > 0):
         raise UsageError(f"max_range must be a positive number of metres (omit it for no limit), got {max_range}")
     if (source.is_dir() and overlaps(out_dir, source)) or source.resolve() == out_dir.resolve():
@@ -136,9 +169,9 @@ def predict(
         raise NotADirectoryError(f"output {out_dir} is a file, expected a folder for the results")
     total, items = frames(source)
     out_dir.mkdir(parents=True, exist_ok=True)
-    count = 0
+    count = skipped = 0
     try:
-        for name, rgb in tqdm(items, total=total, unit="frame", disable=total <= 1):
+        for index, (name, rgb) in enumerate(tqdm(items, total=total, unit="frame", disable=total <= 1)):
             if not overwrite:
                 for file in result_files(name):
                     refuse_existing(out_dir / file, "result", "pass --overwrite to replace results")
@@ -147,10 +180,20 @@ def predict(
                 frame_camera = assumed_camera(rgb.shape[1], rgb.shape[0])
                 if count == 0:
                     log.warning("no camera intrinsics given: point clouds assume %s", frame_camera.K.tolist())
-            write_outputs(out_dir, name, rgb, estimator(rgb, frame_camera), max_range, overwrite)
+            try:
+                result = estimator(rgb, frame_camera, sparse=read_sparse(sparse, name), stamp=index / 30)
+            except NoMetricScale as exc:
+                skipped += 1
+                log.warning("%s skipped: %s", name, exc)
+                continue
+            write_outputs(out_dir, name, rgb, result, max_range, overwrite)
             count += 1
     except BaseException:
         if count:
             log.warning("stopped after %d of %d frame(s); their results in %s are complete", count, total, out_dir)
         raise
+    if skipped:
+        log.warning("%d frame(s) had no metric scale and were skipped", skipped)
+    if not count and skipped:
+        raise ValueError(f"no frame of {source} could be given a metric scale (see the warnings above)")
     return count

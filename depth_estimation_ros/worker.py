@@ -58,8 +58,9 @@ class FrameWorker:
     hands the output to ``publish``. A frame that fails in any way goes to ``on_bad_frame`` (reason)
     and is counted; the loop goes on with the next frame."""
 
-    def __init__(self, pipeline: DepthPipeline, publish, on_bad_frame=None, compressed: bool = False):
+    def __init__(self, pipeline: DepthPipeline, publish, on_bad_frame=None, compressed: bool = False, sparse_for=None):
         self.pipeline, self.publish, self.compressed = pipeline, publish, compressed
+        self.sparse_for = sparse_for  # image → its sparse_depth message (or None), for the anchor
         self.on_bad_frame = on_bad_frame or (lambda reason: None)
         self.slot = LatestFrameSlot()
         self.stats = PipelineStats()
@@ -89,7 +90,8 @@ class FrameWorker:
     def _run(self) -> None:
         while (item := self.slot.take()) is not None:
             try:
-                output = self.pipeline.process(*item, compressed=self.compressed)
+                sparse = self.sparse_for(item[0]) if self.sparse_for is not None else None
+                output = self.pipeline.process(*item, compressed=self.compressed, sparse=sparse)
                 self.publish(output)
             except Exception as exc:  # one odd frame (or a failed publish) must never end the thread
                 reason = str(exc) if isinstance(exc, BadFrame) else f"{type(exc).__name__}: {exc}"

@@ -22,7 +22,7 @@ from launch_ros.substitutions import FindPackageShare
 
 # Launch arguments that override the params file when given, with the parameter's type: typed
 # explicitly so that a path or name stays a string whatever YAML would make of it.
-OVERRIDES = {"model": str, "backend": str, "use_sim_time": bool, "autostart": bool}
+OVERRIDES = {"model": str, "backend": str, "scale_source": str, "use_sim_time": bool, "autostart": bool}
 
 
 def depth_node(context):
@@ -42,7 +42,11 @@ def depth_node(context):
             output="screen",
             parameters=[LaunchConfiguration("params_file"), overrides],
             # image/compressed follows image inside the node (image_transport's convention).
-            remappings=[("image", image_topic), ("camera_info", LaunchConfiguration("camera_info_topic"))],
+            remappings=[
+                ("image", image_topic),
+                ("camera_info", LaunchConfiguration("camera_info_topic")),
+                ("sparse_depth", LaunchConfiguration("sparse_depth_topic")),
+            ],
         )
     ]
 
@@ -53,7 +57,8 @@ def generate_launch_description():
         DeclareLaunchArgument(
             "model",
             default_value="",
-            description="Model file: checkpoint (.pt), ONNX graph (.onnx) or TensorRT engine (.engine)." + from_file,
+            description="Model: checkpoint (.pt), ONNX graph (.onnx), TensorRT engine (.engine) or transformers "
+            "model folder." + from_file,
         ),
         DeclareLaunchArgument(
             "backend",
@@ -73,6 +78,17 @@ def generate_launch_description():
             "camera_info_topic",
             default_value="/camera/camera_info",
             description="CameraInfo topic of the camera image.",
+        ),
+        DeclareLaunchArgument(
+            "scale_source",
+            default_value="",
+            description="Metric scale: none, fixed, sparse_depth or ground_plane." + from_file,
+        ),
+        DeclareLaunchArgument(
+            "sparse_depth_topic",
+            default_value="/camera/sparse_depth",
+            description="Sparse metric depth registered to the camera (sensor_msgs/Image 16UC1 mm or 32FC1 m), "
+            "for scale_source sparse_depth.",
         ),
         DeclareLaunchArgument(
             "use_sim_time", default_value="", description="Use /clock (true when playing a bag)." + from_file

@@ -44,3 +44,12 @@ def deployed(tmp_path_factory):
         checkpoint = save_checkpoint(factory(), root / f"{name}.pt", input_size=(64, 96))
         files[name] = (checkpoint, export_onnx(checkpoint, root / f"{name}.onnx"))
     return files
+
+
+@pytest.fixture(scope="session")
+def hf_folders(tmp_path_factory):
+    """Random-weight transformers depth folders (save_pretrained) of every supported family."""
+    from depth_estimation_ros.models.transformers_layouts import LAYOUTS, save_layout
+
+    root = tmp_path_factory.mktemp("transformers")
+    return {name: save_layout(name, root / name) for name in LAYOUTS}

@@ -35,6 +35,8 @@ LAUNCH_DEFAULTS = {
     "namespace": "",
     "image_topic": "/camera/image_raw",
     "camera_info_topic": "/camera/camera_info",
+    "scale_source": "",
+    "sparse_depth_topic": "/camera/sparse_depth",
     "use_sim_time": "",
     "autostart": "",
     "node_name": "depth_estimation",
@@ -239,14 +241,15 @@ def test_launch_file_starts_the_lifecycle_node_with_params_overrides_only_when_g
     assert keyword_literal(node, "package") == PACKAGE
     assert keyword_literal(node, "executable") == "depth_node"
     remapped = {ast.literal_eval(pair.elts[0]) for pair in keyword(node, "remappings").elts}
-    assert remapped == {"image", "camera_info"}  # image/compressed follows image inside the node
+    assert remapped == {"image", "camera_info", "sparse_depth"}  # image/compressed follows image inside the node
     parameters = ast.unparse(keyword(node, "parameters"))
     assert parameters == "[LaunchConfiguration('params_file'), overrides]"  # the file first, so overrides win
     tree = ast.parse(LAUNCH_FILE.read_text(encoding="utf-8"))
     (overrides,) = [
         n.value for n in ast.walk(tree) if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "OVERRIDES"
     ]
-    assert set(ast.literal_eval(k) for k in overrides.keys) == {"model", "backend", "use_sim_time", "autostart"}
+    overridden = {ast.literal_eval(k) for k in overrides.keys}
+    assert overridden == {"model", "backend", "scale_source", "use_sim_time", "autostart"}
     assert "!= ''" in ast.unparse(tree), "an override applies only when its argument is given"
     # The node starts itself (autostart); the launch file never drives transitions (no double configure).
     assert not launch_calls("ChangeState")
@@ -287,4 +290,4 @@ def test_ros_docs_describe_every_parameter_launch_argument_and_topic():
     rows = re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Install and run"), re.MULTILINE)
     assert sorted(rows) == sorted(LAUNCH_ARGUMENTS), "the launch arguments table must match the launch file"
     rows = set(re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Topics"), re.MULTILINE))
-    assert {"image", "image/compressed", "camera_info", "/diagnostics", *TOPICS} == rows
+    assert {"image", "image/compressed", "camera_info", "sparse_depth", "/diagnostics", *TOPICS} == rows

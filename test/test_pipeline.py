@@ -253,10 +253,10 @@ def test_an_unexpected_failure_is_counted_with_its_reason_and_the_thread_goes_on
     pipeline, published, reported = DepthPipeline(estimator, TYPES), [], threading.Event()
     original = pipeline.process
 
-    def process(image, info, compressed=False):
+    def process(image, info, compressed=False, sparse=None):
         if image.header.stamp.sec == 1_700_000_000:
             raise cv2.error("OpenCV(5.0) resize.cpp: (-215:Assertion failed) !ssize.empty()")
-        return original(image, info, compressed)
+        return original(image, info, compressed, sparse)
 
     pipeline.process = process
     worker = FrameWorker(pipeline, published.append, lambda reason: reported.set())

@@ -12,6 +12,7 @@ import logging
 import os
 from pathlib import Path
 
+from ..files import is_hub_id
 from .base import Backend, DependencyError, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -21,8 +22,14 @@ FORMATS = {".pt": "checkpoint", ".pth": "checkpoint", ".onnx": "onnx", ".engine"
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """``checkpoint``, ``onnx`` or ``engine``, by suffix, else by content."""
+    """``checkpoint``, ``onnx``, ``engine`` (by suffix, else by content) or ``transformers`` (a model
+    folder, or a Hub id in the local cache)."""
     path = Path(path)
+    if path.is_dir() or (not path.exists() and path.suffix.lower() not in FORMATS and is_hub_id(str(path))):
+        from ..models.transformers_depth import resolve
+
+        resolve(path)  # a folder without config.json, or an id not in the cache, is an error naming it
+        return "transformers"
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     if path.suffix.lower() in FORMATS:
@@ -58,11 +65,13 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
     kind = detect_format(path)
     if backend == "auto":
-        backend = {"engine": "tensorrt", "checkpoint": "torch"}.get(kind) or (
+        backend = {"engine": "tensorrt", "checkpoint": "torch", "transformers": "torch"}.get(kind) or (
             "tensorrt" if tensorrt_usable() else "onnxruntime"
         )
         log.info("backend auto: %s for %s", backend, path)
-    accepted = {"torch": ("checkpoint",), "onnxruntime": ("onnx",), "tensorrt": ("engine", "onnx")}[backend]
+    accepted = {"torch": ("checkpoint", "transformers"), "onnxruntime": ("onnx",), "tensorrt": ("engine", "onnx")}[
+        backend
+    ]
     if kind not in accepted:
         raise ValueError(f"{path} is a {kind}; the {backend} backend runs {' or '.join(accepted)} files")
     if backend == "torch":
@@ -80,4 +89,44 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
     return TensorRTBackend(path, **options)
 
 
-__all__ = ["BACKENDS", "Backend", "DependencyError", "ModelInfo", "detect_format", "open_backend"]
+def model_info(path: str | os.PathLike) -> ModelInfo:
+    """What a model file or folder computes (its :class:`ModelInfo` and card), without running it."""
+    kind = detect_format(path)
+    if kind == "onnx":
+        from .onnxruntime_backend import read_onnx_info
+
+        return read_onnx_info(path)
+    if kind == "engine":
+        from .tensorrt_backend import read_sidecar
+
+        return read_sidecar(path)[1]
+    if kind == "transformers":
+        from ..models.transformers_depth import card_from_folder, resolve
+
+        card = card_from_folder(resolve(path))
+        rule = card.input
+        return ModelInfo(card.family, rule.height, rule.width, card.min_depth, card.max_depth, False,
+                         normalization=card.normalization, card=card.to_dict(), dynamic=not rule.fixed)  # fmt: skip
+    from ..models import load_checkpoint, load_model
+
+    return ModelInfo.from_model(load_model(path), load_checkpoint(path).get("input_size") or (0, 0))
+
+
+def describe_model(path: str | os.PathLike) -> dict:
+    """One row for ``depth-estimation models PATH``: format, name and the model card."""
+    info = model_info(path)
+    card = info.model_card
+    return {"model": str(path), "format": detect_format(path), "name": info.name, "summary": card.describe(),
+            "card": card.to_dict()}  # fmt: skip
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "DependencyError",
+    "ModelInfo",
+    "describe_model",
+    "detect_format",
+    "model_info",
+    "open_backend",
+]

@@ -6,9 +6,12 @@ import json
 import math
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 import cv2
 import numpy as np
+
+from ..card import ModelCard, card_of
 
 METADATA_KEY = "depth_estimation_ros"  # ONNX metadata_props key / engine sidecar content
 
@@ -36,6 +39,8 @@ class ModelInfo:
     config: dict = field(default_factory=dict)
     normalization: dict = field(default_factory=dict)
     version: str = ""
+    card: dict = field(default_factory=dict)  # a ModelCard as a dict; empty in files from before cards
+    dynamic: bool = False  # the backend runs any input size (the card's input rule picks it per frame)
 
     def __post_init__(self):
         """Metadata comes from files: refuse values no graph can have (and NaN, inf)."""
@@ -47,6 +52,14 @@ class ModelInfo:
             raise ValueError(f"depth range must be finite with 0 < min < max, got {list(depths)}")
         if not isinstance(self.has_confidence, bool) or not isinstance(self.name, str):
             raise ValueError("name must be a string and has_confidence a boolean")
+        if not isinstance(self.card, dict):
+            raise ValueError(f"card must be a mapping, got {type(self.card).__name__}")
+        if self.card:
+            ModelCard.from_dict(self.card, self.name)  # refuse a bad card where it enters
+
+    @cached_property
+    def model_card(self) -> ModelCard:
+        return card_of(self)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -78,6 +91,7 @@ class ModelInfo:
             config=dict(model.config),
             normalization=model.normalization,
             version=__version__,
+            card=model.card(input_size).to_dict(),
         )
 
 
@@ -108,6 +122,8 @@ class Backend(ABC):
 
     def check_batch(self, batch: np.ndarray) -> np.ndarray:
         expected = (self.info.batch, 3, self.info.input_height, self.info.input_width)
+        if self.info.dynamic:  # any size the card's rule gives
+            expected = (self.info.batch, 3, *batch.shape[2:]) if batch.ndim == 4 else expected
         if batch.shape != expected or batch.dtype != np.float32:
             raise ValueError(f"{self.name} backend expects float32 input {expected}, got {batch.dtype} {batch.shape}")
         return np.ascontiguousarray(batch)

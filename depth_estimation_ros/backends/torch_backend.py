@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..models import load_checkpoint, load_model
+from ..models.transformers_depth import is_transformers_folder, load_transformers_model
 from .base import Backend, ModelInfo
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -48,15 +51,24 @@ class TorchBackend(Backend):
         compile: bool = False,
         input_size: tuple[int, int] | None = None,
     ):
-        state = load_checkpoint(path)
-        size = input_size or state.get("input_size")
-        if not size:
-            raise ValueError(f"{path}: checkpoint records no input size; pass input_size=(H, W)")
         if dtype != "auto" and dtype not in DTYPES:
             raise ValueError(f"dtype must be 'auto' or one of {tuple(DTYPES)}, got {dtype!r}")
         self._device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model = load_model(path, map_location=self._device)
-        super().__init__(ModelInfo.from_model(model, size))
+        if is_transformers_folder(path) or not Path(path).exists():
+            # Any input size: the card's rule picks it per frame; its box is the size timed here.
+            model = load_transformers_model(path, map_location=self._device)
+            rule = model.card().input
+            size = input_size or (rule.height, rule.width)
+            info = ModelInfo.from_model(model, size)
+            info = replace(info, card=model.card().to_dict(), dynamic=not rule.fixed)
+        else:
+            state = load_checkpoint(path)
+            size = input_size or state.get("input_size")
+            if not size:
+                raise ValueError(f"{path}: checkpoint records no input size; pass input_size=(H, W)")
+            model = load_model(path, map_location=self._device)
+            info = ModelInfo.from_model(model, size)
+        super().__init__(info)
         # A bad size is a ValueError here, at load time, not on the first frame.
         model.check_input(torch.empty(1, 3, *size, device="meta"))
         self.model = model

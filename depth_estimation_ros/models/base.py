@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..card import InputRule, ModelCard
+
 
 class DepthNet(nn.Module):
     """Base of the depth networks.
@@ -30,10 +32,28 @@ class DepthNet(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.config: dict[str, Any] = {}
+        # Focal length (px) of the training camera at the network input; None: unknown (see card()).
+        self.focal_length: float | None = None
 
     @property
     def normalization(self) -> dict[str, list[float]]:
         return {"mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
+
+    def card(self, input_size: tuple[int, int]) -> ModelCard:
+        """This network's model card at ``input_size`` (h, w): metric depth, scaled by the ratio of
+        focal lengths when the training camera is known (``focal_length``)."""
+        return ModelCard(
+            output="metric_depth",
+            input=InputRule(int(input_size[0]), int(input_size[1])),
+            min_depth=self.min_depth,
+            max_depth=self.max_depth,
+            has_confidence=self.has_confidence,
+            focal_rule="ratio" if self.focal_length else "none",
+            focal_length=self.focal_length,
+            normalization=self.normalization,
+            family=self.config.get("name", type(self).__name__.lower()),
+            source="depth_estimation_ros",
+        )
 
     def check_input(self, image: torch.Tensor) -> None:
         if image.dim() != 4 or image.shape[1] != 3:

@@ -6,7 +6,11 @@ A checkpoint is a ``torch.save`` dict of plain types and tensors, so it loads wi
     format: "depth_estimation_ros.checkpoint", format_version: 1,
     model: {"name": ..., **build_model kwargs}, state_dict: {...},
     depth_range: [min, max], input_size: [H, W] or None, normalization: {"mean", "std"},
-    size_divisor: int, version: package version, extra: {...}  (training state, metrics…)
+    size_divisor: int, focal_length: px of the training camera at the network input (or None),
+    version: package version, extra: {...}  (training state, metrics…)
+
+A checkpoint without ``focal_length`` (written before it was recorded) loads with none: its
+output is used as is, with no focal-length correction (the model card says so).
 
 Files are written atomically (a uniquely named temporary, then rename) with the permissions the
 umask allows, so a crash never leaves a half-written checkpoint under the final name.
@@ -18,6 +22,7 @@ tensors than it holds is refused before any memory is allocated for them.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -39,9 +44,20 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike, overwrite: bool = True)
 
 
 def save_checkpoint(
-    model, path: str | os.PathLike, *, input_size: tuple[int, int] | None = None, extra: dict | None = None
+    model,
+    path: str | os.PathLike,
+    *,
+    input_size: tuple[int, int] | None = None,
+    extra: dict | None = None,
+    focal_length: float | None = None,
 ) -> Path:
-    """Write ``model`` (built by ``build_model``) with its config to ``path``."""
+    """Write ``model`` (built by ``build_model``) with its config to ``path``.
+
+    ``focal_length``: the training camera's focal length in pixels at the network input (default:
+    the model's own ``focal_length``, if set)."""
+    focal_length = focal_length if focal_length is not None else getattr(model, "focal_length", None)
+    if focal_length is not None and not (math.isfinite(focal_length) and focal_length > 0):
+        raise ValueError(f"focal_length must be a positive number of pixels, got {focal_length!r}")
     if not getattr(model, "config", None):
         raise ValueError("model has no config: build it with depth_estimation_ros.models.build_model")
     state = {
@@ -54,6 +70,7 @@ def save_checkpoint(
         "input_size": list(input_size) if input_size else None,
         "normalization": model.normalization,
         "size_divisor": model.size_divisor,
+        "focal_length": None if focal_length is None else float(focal_length),
         "extra": extra or {},
     }
     atomic_torch_save(state, path)
@@ -116,6 +133,10 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         model.load_state_dict(state["state_dict"])
     except RuntimeError as exc:
         raise ValueError(f"{path}: weights do not match model {name!r}: {exc}") from exc
+    focal = state.get("focal_length")
+    if focal is not None and (isinstance(focal, bool) or not isinstance(focal, int | float) or not focal > 0):
+        raise ValueError(f"{path}: focal_length must be a positive number of pixels, got {focal!r}")
+    model.focal_length = None if focal is None else float(focal)
     return model.to(map_location).eval()
 
 
