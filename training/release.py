@@ -3,10 +3,11 @@
 ``python -m training.release runs/demo_acan/best.pt depth_estimation_ros/data/demo_acan.pt [--fp32]``
 
 Training checkpoints carry the optimiser (Adam: two more copies of the weights), scheduler and RNG
-state for ``--resume``; a release keeps the weights, the training config and the validation metrics
-(provenance), and by default stores the learned parameters as float16, halving the file. Loading
-widens them back into the float32 model exactly (every float16 value is a float32 value), so the
-released model computes with the rounded weights in full precision; BatchNorm statistics stay float32.
+state for ``--resume``; a release keeps the weights, the training camera's focal length at the
+network input, the training config and the validation metrics (provenance), and by default stores
+the learned parameters as float16, halving the file. Loading widens them back into the float32
+model exactly (every float16 value is a float32 value), so the released model computes with the
+rounded weights in full precision; BatchNorm statistics stay float32.
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def release(source: str | os.PathLike, output: str | os.PathLike, half: bool = T
         "training_config": training.get("config", {}),
         "parameters_dtype": "float16" if half else "float32",
     }
-    return save_checkpoint(model, output, input_size=state["input_size"], extra=extra)
+    # the training camera's focal length travels with the weights (None for checkpoints without one)
+    return save_checkpoint(
+        model, output, input_size=state["input_size"], extra=extra, focal_length=state.get("focal_length")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

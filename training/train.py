@@ -10,6 +10,8 @@ sample's augmentation only on (seed, epoch, index), whatever the number of worke
 of the process is stored at every epoch end. ``--resume`` restores weights, optimiser, scheduler,
 AMP scaler, epoch, step and RNG state, so training 2 epochs equals training 1 and resuming for 1.
 Checkpoints are written atomically every epoch (``last.pt``; ``best.pt`` by validation AbsRel).
+Each records ``focal_length``, the training camera's fx at the network input, so the node can
+correct the metric output for another camera (:func:`training_focal_length`).
 A non-finite loss stops the run with a message; the last good checkpoint is left intact.
 
 Nothing silently wrong: the config is checked against a schema built from :data:`DEFAULTS` and the
@@ -61,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
         "input_size": [256, 352],
         "augment": {},
         "workers": 2,
+        # fx (px) of the training camera at the network input, recorded in checkpoints; null: derived
+        # from the training samples' K (training_focal_length)
+        "focal_length": None,
     },
     "loss": {},
     "optim": {
@@ -95,6 +100,11 @@ RULES: dict[str, tuple[Any, str]] = {
     "data.val_fraction": (lambda v: 0 < v < 1, "between 0 and 1"),
     "data.input_size": (lambda v: len(v) == 2 and all(x >= 1 for x in v), "[height, width], positive"),
     "data.workers": (lambda v: v >= 0, "non-negative"),
+    "data.focal_length": (
+        lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v > 0),
+        "the training camera's focal length in pixels at the network input (> 0), or null (derived from "
+        "the training samples' K)",
+    ),
     "optim.name": (lambda v: v in ("sgd", "adam", "adamw"), "sgd, adam or adamw"),
     "optim.schedule": (lambda v: v in ("poly", "step", "constant"), "poly, step or constant"),
     "optim.lr": (lambda v: v > 0, "positive"),
@@ -258,14 +268,16 @@ def check_value(where: str, value: Any, default: Any) -> list[str]:
     """``value`` must be of the default's kind (an integer where a number is expected is fine),
     then pass its rule in :data:`RULES`."""
     expected, given = _kind(default), _kind(value)
-    if expected is None or (isinstance(value, float) and not math.isfinite(value)):  # NaN: reported once
+    if isinstance(value, float) and not math.isfinite(value):  # NaN: reported once
         return []
+    rule = RULES.get(where)
+    if expected is None:  # any kind of value (e.g. a default of null): the rule alone decides
+        return [f"{where} is {value!r}: expected {rule[1]}"] if rule and not rule[0](value) else []
     if given != expected and not (expected == "a number" and given == "an integer"):
         return [f"{where} is {value!r}: expected {expected}"]
     nums = ("a number", "an integer")
     if expected == "a list" and default and _kind(default[0]) in nums and any(_kind(v) not in nums for v in value):
         return [f"{where} is {value!r}: expected a list of numbers"]
-    rule = RULES.get(where)
     if rule and not rule[0](value):
         return [f"{where} is {value!r}: expected {rule[1]}"]
     return []
@@ -367,6 +379,83 @@ def build_datasets(config: dict) -> tuple[Dataset, Dataset]:
         val, train = Subset(train, order[:n_val].tolist()), Subset(train, sorted(order[n_val:].tolist()))
     augment = Augment(size=size, **data["augment"])
     return TrainingView(train, augment, config["train"]["seed"]), ValidationView(val, size)
+
+
+FOCAL_SAMPLES = 64  # evenly spaced training samples whose cameras give the recorded focal length
+
+
+def sample_camera(dataset: Dataset, index: int) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """``(K, (H, W))`` of item ``index`` before augmentation, or None when the sample has no K.
+
+    A dataset's ``camera`` answers without reading pixels where it can; other datasets are read.
+    """
+    while isinstance(dataset, Subset):
+        dataset, index = dataset.dataset, int(dataset.indices[index])
+    if callable(getattr(dataset, "camera", None)):
+        K, size = dataset.camera(index)
+        return np.asarray(K, dtype=np.float64), (int(size[0]), int(size[1]))
+    sample = dataset[index]
+    if not isinstance(sample, dict) or sample.get("K") is None:
+        return None
+    return np.asarray(sample["K"], dtype=np.float64), tuple(int(n) for n in np.shape(sample["depth"])[:2])
+
+
+def reference_scale(config: dict) -> tuple[float, float] | None:
+    """The training pipeline's scale augmentation with its random draw pinned to the recipe's scale.
+
+    ``eval_scale(config)`` (``eval.scale``, the scale the recipe evaluates whole frames at, else the
+    middle of ``data.augment.scale``), kept within ``data.augment.scale``; None when the pipeline
+    does not scale (random crops at the native scale).
+    """
+    low_high = (config["data"].get("augment") or {}).get("scale")
+    if not low_high:
+        return None
+    s = min(max(eval_scale(config), float(low_high[0])), float(low_high[1]))
+    return (s, s)
+
+
+def training_focal_length(config: dict, dataset: Dataset, samples: int = FOCAL_SAMPLES) -> float | None:
+    """fx in pixels of the training camera at the network input: the checkpoints' ``focal_length``.
+
+    ``data.focal_length`` when the config sets it. Otherwise it is read from the training samples'
+    own K, as the network sees them after the pipeline's geometry without its randomness: the
+    median, over up to ``samples`` evenly spaced training samples, of the fx that
+    :class:`~training.augment.Augment` (the training augmentation itself, run on a blank frame of
+    the sample's size and K) gives with the random scale draw pinned to :func:`reference_scale`,
+    raised to cover ``data.input_size`` as in training. Crop, rotation and flip leave fx as it is;
+    so does ``keep_focal`` scaling (depth is scaled instead); without ``data.augment.scale`` frames
+    are cropped at the native scale and fx is the dataset's.
+
+    Why not the median of the augmented fx: random scaling with depth kept shows the network the
+    same depths over a range of focal lengths, so no single one is exact; the recipe's reference
+    scale is the one it evaluates at, so evaluating on the training camera needs no correction and
+    the figures of the protocol stay those of the uncorrected model. The median over samples copes
+    with sets that mix cameras (KITTI's calibration days). None when the samples carry no K.
+    """
+    data = config["data"]
+    if data.get("focal_length") is not None:
+        return float(data["focal_length"])
+    if len(dataset) == 0:
+        return None
+    aug = data.get("augment") or {}
+    geometry = Augment(
+        size=tuple(data["input_size"]), scale=reference_scale(config), keep_focal=bool(aug.get("keep_focal")), flip=0.0
+    )
+    indices = np.unique(np.linspace(0, len(dataset) - 1, min(samples, len(dataset))).round().astype(int))
+    by_camera: dict[tuple, float] = {}
+    values = []
+    for index in indices:
+        camera = sample_camera(dataset, int(index))
+        if camera is None:
+            return None
+        K, (h, w) = camera
+        key = (K.tobytes(), h, w)
+        if key not in by_camera:
+            blank = {"image": np.zeros((h, w, 3), np.uint8), "depth": np.zeros((h, w), np.float32),
+                     "valid": np.zeros((h, w), bool), "K": K}  # fmt: skip
+            by_camera[key] = float(geometry(blank)["K"][0, 0])
+        values.append(by_camera[key])
+    return float(np.median(values))
 
 
 # --------------------------------------------------------------------------- optimisation
@@ -475,6 +564,8 @@ class Trainer:
 
         self.model = build_model(**config["model"]).to(self.device)
         self.train_set, self.val_set = build_datasets(config)
+        self.focal_length = training_focal_length(config, self.train_set.dataset)
+        self.focal_source = "the training samples' K" if config["data"]["focal_length"] is None else "data.focal_length"
         if len(self.train_set) < train_cfg["batch_size"] * self.world:
             raise ValueError(
                 f"training set has {len(self.train_set)} samples, fewer than one batch of "
@@ -497,6 +588,12 @@ class Trainer:
         self.epoch, self.step, self.best = 0, 0, math.inf
         if resume:
             self.restore(self.output / "last.pt" if resume == "auto" else Path(resume), allow_changed_config)
+        if self.rank == 0:
+            if self.focal_length is None:
+                log.warning("the training samples carry no intrinsics K: checkpoints record no focal_length, so the "
+                            "node cannot correct for another camera (set data.focal_length to record one)")  # fmt: skip
+            else:
+                log.info("training camera at the network input: fx %.3f px (%s)", self.focal_length, self.focal_source)
         self.net = self.model
         if self.distributed:
             if train_cfg["sync_bn"]:
@@ -526,12 +623,17 @@ class Trainer:
             "best_abs_rel": self.best,
             "rng": rng_state(),
             "config": self.config,
+            "focal_length": self.focal_length,
         }
 
     def save(self, name: str, metrics: dict | None = None) -> Path:
         extra = {"training": self.state(), "metrics": metrics or {}, "eval": {"scale": eval_scale(self.config)}}
         return save_checkpoint(
-            self.model, self.output / name, input_size=self.config["data"]["input_size"], extra=extra
+            self.model,
+            self.output / name,
+            input_size=self.config["data"]["input_size"],
+            extra=extra,
+            focal_length=self.focal_length,
         )
 
     def restore(self, path: Path, allow_changed_config: bool = False) -> None:
@@ -541,7 +643,8 @@ class Trainer:
             raise ValueError(f"{path} holds no training state to resume from (a weights-only checkpoint?)")
         if state["model"] != self.model.config:
             raise ValueError(f"{path} was trained with model {state['model']}, the config asks for {self.model.config}")
-        changes = config_changes(training.get("config", {}), self.config)
+        # a key added to DEFAULTS after the run started is at its default there, not a change
+        changes = config_changes(merge(DEFAULTS, training.get("config", {})), self.config)
         if changes and not allow_changed_config:
             raise ValueError(
                 f"{path} was trained with other settings: {'; '.join(changes)}. Resume with the checkpoint's "
@@ -563,6 +666,15 @@ class Trainer:
         else:
             self.scheduler.load_state_dict(training["scheduler"])
         set_rng_state(training["rng"])
+        # the run keeps the training camera it started with, unless the config now sets one
+        stored = training["focal_length"] if "focal_length" in training else state.get("focal_length")
+        if stored is not None and self.config["data"]["focal_length"] is None:
+            moved = self.focal_length is not None and not math.isclose(stored, self.focal_length, rel_tol=1e-6)
+            if moved and self.rank == 0:
+                log.warning("%s recorded a training focal length of %.3f px, the training data now gives %.3f px; "
+                            "keeping %.3f px (set data.focal_length to change it)", path, stored,
+                            self.focal_length, stored)  # fmt: skip
+            self.focal_length, self.focal_source = float(stored), f"kept from {path}"
         if self.rank == 0:
             log.info("resumed from %s at epoch %d (step %d)", path, self.epoch, self.step)
 

@@ -8,6 +8,9 @@ Every dataset is a ``torch.utils.data.Dataset`` whose items are numpy dicts (a *
 - ``K``: (3, 3) float64 pinhole intrinsics of this image size
 - ``name``: str, unique within the dataset
 
+``camera(index)`` gives a sample's ``(K, (H, W))``, without reading its pixels where the dataset
+can (the training loop reads the training camera's focal length from it).
+
 An optional ``transform`` is applied to the sample dict. A missing, unreadable or malformed file
 raises ``FileNotFoundError`` / ``ValueError`` naming the file and what was expected; nothing is
 skipped or replaced silently. This module holds the decoding shared by the loaders.
@@ -117,6 +120,17 @@ class DepthDataset(Dataset):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
         sample = self.load(index % len(self))
         return self.transform(sample) if self.transform is not None else sample
+
+    def camera(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """``(K, (H, W))`` of sample ``index`` as :meth:`load` returns it (before any transform).
+
+        This default loads the sample; datasets that know their cameras without reading the
+        pixels (calibration, a fixed frame size) answer without loading it.
+        """
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        sample = self.load(index % len(self))
+        return np.asarray(sample["K"], dtype=np.float64), tuple(sample["depth"].shape[:2])
 
     def _open(self) -> Any:
         raise NotImplementedError

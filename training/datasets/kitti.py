@@ -172,6 +172,14 @@ class KittiEigen(DepthDataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def camera(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """The drive date's ``P_rect_02`` K and ``S_rect_02`` size, without reading the frame
+        (which is read when the calibration gives no size)."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        K, size = self.cameras[Path(self.samples[index][0]).parts[0]]
+        return (K.copy(), size) if size is not None else super().camera(index)
+
     def load(self, index: int) -> Sample:
         rgb_rel, rgb_path, depth_path = self.samples[index]
         image = decode_rgb(read_bytes(rgb_path), str(rgb_path))

@@ -123,6 +123,12 @@ class NYUDepthV2Mat(DepthDataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def camera(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """Every frame of the file has the same size and K: no frame is read."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        return self.K.copy(), (self.height, self.width)
+
     def _open(self) -> h5py.File:
         return h5py.File(self.mat_path, "r")
 

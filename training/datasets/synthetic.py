@@ -811,3 +811,10 @@ class SyntheticDataset(DepthDataset):
 
     def load(self, index: int) -> Sample:
         return render_scene(self.seed + index, self.height, self.width, self.kind, self.fov_deg, noise=self.noise)
+
+    def camera(self, index: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """The K of every frame (``render_scene``'s, from the field of view), without rendering."""
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} samples")
+        fov = DEFAULT_FOV_DEG[self.kind] if self.fov_deg is None else float(self.fov_deg)
+        return intrinsics(self.height, self.width, fov), (self.height, self.width)
