@@ -53,3 +53,25 @@ def hf_folders(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("transformers")
     return {name: save_layout(name, root / name) for name in LAYOUTS}
+
+
+def relative_oracle(frames, a=0.37, b=0.02):
+    """A relative (affine inverse depth) model that knows the scenes: for each (RGB, depth) frame
+    it was given, it returns (1/depth − b)/a, the true inverse depth with an unknown scale and shift.
+    It stands in for a network where a test is about anchoring, not about the network."""
+    import numpy as np
+
+    from depth_estimation_ros.backends.base import Backend, ModelInfo, network_input
+    from depth_estimation_ros.card import InputRule, ModelCard
+
+    h, w = frames[0][1].shape
+    card = ModelCard("relative_inverse_depth", InputRule(h, w), 0.01, 1000.0)
+    answers = {network_input(rgb, (h, w)).tobytes(): (1 / depth - b) / a for rgb, depth in frames}
+
+    class Oracle(Backend):
+        name = "oracle"
+
+        def __call__(self, batch):
+            return {"depth": answers[batch.tobytes()][None, None].astype(np.float32)}
+
+    return Oracle(ModelInfo("oracle", h, w, 0.01, 1000.0, False, card=card.to_dict()))

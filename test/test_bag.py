@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import relative_oracle
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.rosbag2 import Reader, Writer
@@ -352,3 +353,33 @@ def test_synth_cli_writes_a_camera_sequence_bag(tmp_path, capsys):
     assert synth_main(["--frames", "1"]) == 2  # neither a folder nor --bag
     assert synth_main([str(tmp_path / "png"), "--bag", str(tmp_path / "b")]) == 2  # both
     assert "one of the two" in capsys.readouterr().err
+
+
+def test_a_relative_model_comes_out_metric_with_the_bags_sparse_depth(tmp_path):
+    """Sparse depth at 2 % of a half-resolution grid anchors a relative model: AbsRel against the
+    ground truth below 1 % (without anchoring the output is not metres at all)."""
+    from depth_estimation_ros.messages import image_to_rgb
+
+    bag = tmp_path / "sparse"
+    written = write_synthetic_bag(bag, frames=FRAMES, height=H, width=W, seed=3, sparse_fraction=0.02,
+                                  sparse_size=(H // 2, W // 2))  # fmt: skip
+    assert written["topics"]["/camera/sparse_depth"] == (IMAGE, FRAMES)
+    recorded = read_rosbags(bag)
+    truth = [depth_from_image(m) for _, _, m in recorded["/camera/depth_gt"]]
+    frames = [(image_to_rgb(m), d) for (_, _, m), d in zip(recorded["/camera/image_raw"], truth, strict=True)]
+    estimator = DepthEstimator(relative_oracle(frames), scale_source="sparse_depth")
+    out = tmp_path / "out"
+    summary = process_bag(estimator, bag, out, progress=False, copy_input=False)
+    assert summary["frames"] == FRAMES
+    messages = read_mcap(out)["/camera/depth/image"]
+    for gt, msg in zip(truth, messages, strict=True):  # log-time order: the bag's
+        depth = depth_from_image(msg.ros_msg)
+        abs_rel = np.nanmean(np.abs(depth - gt) / gt)
+        assert abs_rel < 0.01, abs_rel
+
+
+def test_sparse_depth_anchoring_is_refused_for_a_bag_without_a_sparse_topic(sequence, tmp_path, hf_folders):
+    with pytest.raises(ValueError, match=r"sparse depth topic /camera/sparse_depth is not in the bag"):
+        process_bag(str(hf_folders["depth_anything_relative"]), sequence[0], tmp_path / "out", progress=False,
+                    estimator_options={"scale_source": "sparse_depth"})  # fmt: skip
+    assert not (tmp_path / "out").exists()

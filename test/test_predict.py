@@ -91,3 +91,48 @@ def test_predict_refuses_a_camera_of_another_size(deployed, images, tmp_path, ca
     assert "image is 160x120 (WxH) but the camera describes 640x480" in capsys.readouterr().err
     assert main([*args, "--fx", "100"]) == 2
     assert "give all of --fx --fy --cx --cy" in capsys.readouterr().err
+
+
+def test_predict_anchors_a_relative_model_to_a_folder_of_sparse_depth(tmp_path, caplog):
+    """Sparse depth (16-bit mm PNG at another resolution, or float32 m .npy) beside each frame's stem
+    makes a relative model's output metres; a frame before any scale is skipped, not written."""
+    from conftest import relative_oracle
+
+    from depth_estimation_ros.estimator import DepthEstimator
+    from depth_estimation_ros.predict import predict
+    from training.datasets.synthetic import render_scene
+    from training.synthetic_bag import sparse_samples
+
+    frames, sparse, rng = tmp_path / "frames", tmp_path / "sparse", np.random.default_rng(0)
+    frames.mkdir()
+    sparse.mkdir()
+    scenes = [render_scene(seed, 96, 128) for seed in (1, 2, 3)]
+    decoded = []
+    for i, scene in enumerate(scenes):
+        cv2.imwrite(str(frames / f"f{i}.png"), cv2.cvtColor(scene["image"], cv2.COLOR_RGB2BGR))
+        decoded.append((cv2.cvtColor(cv2.imread(str(frames / f"f{i}.png")), cv2.COLOR_BGR2RGB), scene["depth"]))
+        points = sparse_samples(scene["depth"], 0.05, (48, 64), rng)
+        if i == 1:
+            cv2.imwrite(str(sparse / f"f{i}.png"), np.nan_to_num(points * 1000).round().astype(np.uint16))
+        elif i == 2:
+            np.save(sparse / f"f{i}.npy", points)
+    camera = CameraModel.from_intrinsics(*scenes[0]["K"][[0, 1, 0, 1], [0, 1, 2, 2]], 128, 96)
+    estimator = DepthEstimator(relative_oracle(decoded), scale_source="sparse_depth")
+    assert predict(estimator, frames, tmp_path / "out", camera, sparse=sparse) == 2
+    assert "f0 skipped: no metric scale yet" in caplog.text
+    assert not (tmp_path / "out" / "f0_depth.npy").exists()
+    for i in (1, 2):
+        depth = np.load(tmp_path / "out" / f"f{i}_depth.npy")
+        assert np.nanmean(np.abs(depth - scenes[i]["depth"]) / scenes[i]["depth"]) < 0.01
+
+
+def test_predict_refuses_a_sparse_depth_file_of_the_wrong_kind(deployed, images, tmp_path, capsys):
+    sparse = tmp_path / "sparse"
+    sparse.mkdir()
+    cv2.imwrite(str(sparse / "frame_0.png"), np.zeros((10, 10, 3), np.uint8))  # 8-bit colour, not mm
+    code = main(["predict", "--model", str(deployed["acan"][0]), "--input", str(images), "--output",
+                 str(tmp_path / "out"), "--scale-source", "sparse_depth", "--sparse-depth", str(sparse)])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "frame_0.png must be a 16-bit single-channel PNG of millimetres" in err
+    assert "Traceback" not in err

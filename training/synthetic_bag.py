@@ -45,6 +45,19 @@ def _namespace(namespace: str) -> str:
     return "".join(f"/{p}" for p in parts)
 
 
+def sparse_samples(
+    depth: np.ndarray, fraction: float, size: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
+    """Sparse metric depth (NaN = none) on a ``size`` grid registered to ``depth``'s camera: each
+    grid pixel's centre maps to the depth pixel nearest it (pixel-centre convention)."""
+    h, w = size
+    rows = np.clip(np.floor((np.arange(h) + 0.5) * depth.shape[0] / h).astype(int), 0, depth.shape[0] - 1)
+    cols = np.clip(np.floor((np.arange(w) + 0.5) * depth.shape[1] / w).astype(int), 0, depth.shape[1] - 1)
+    grid = depth[rows[:, None], cols[None, :]]
+    keep = rng.random((h, w)) < fraction
+    return np.where(keep, grid, np.float32(np.nan)).astype(np.float32)
+
+
 def write_synthetic_bag(
     output: str | Path,
     frames: int = 30,
@@ -59,8 +72,14 @@ def write_synthetic_bag(
     *,
     fov_deg: float | None = None,
     start_ns: int = START_NS,
+    sparse_fraction: float = 0.0,
+    sparse_size: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Write a ``frames``-long synthetic camera sequence to a new rosbag2 folder ``output``.
+
+    ``sparse_fraction`` > 0 adds ``<ns>/sparse_depth``: 16UC1 millimetres (0 = none) at that
+    fraction of the pixels of a ``sparse_size`` (height, width) grid registered to the camera (by
+    default the camera's), as a LiDAR projected into the camera or a partial depth camera gives.
 
     Returns a summary: ``output``, ``storage``, ``frames``, ``topics`` (topic → (type, count)),
     ``stamps_ns`` (one per frame) and ``pan_deg`` (one per frame).
@@ -77,9 +96,14 @@ def write_synthetic_bag(
         raise ValueError(f"storage must be one of {STORAGES}, got {storage!r}")
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
+    if not 0 <= sparse_fraction <= 1:
+        raise ValueError(f"sparse_fraction must be in [0, 1], got {sparse_fraction}")
     ns = _namespace(namespace)
     topics = {"image": f"{ns}/image_raw", "camera_info": f"{ns}/camera_info", "depth": f"{ns}/depth_gt"}
     msgtypes = {"image": IMAGE, "camera_info": CAMERA_INFO, "depth": IMAGE}
+    if sparse_fraction > 0:
+        topics["sparse"], msgtypes["sparse"] = f"{ns}/sparse_depth", IMAGE
+    sparse_rng = np.random.default_rng(seed + 1)
     store = typestore_for("humble")
     types = MessageTypes.from_typestore(store)
     pans = np.linspace(*PAN_DEG, frames) if frames > 1 else np.zeros(1)
@@ -105,7 +129,11 @@ def write_synthetic_bag(
             camera = CameraModel(width, height, sample["K"], D=np.zeros(5), distortion_model="plumb_bob",
                                  frame_id=frame_id)  # fmt: skip
             depth = np.where(sample["valid"], sample["depth"], np.nan).astype(np.float32)
-            messages = {
+            messages = {}
+            if sparse_fraction > 0:  # before its image, so a reader in log-time order has it in time
+                sparse = sparse_samples(depth, sparse_fraction, sparse_size or (height, width), sparse_rng)
+                messages["sparse"] = depth_image_msg(sparse, head, types, encoding="16UC1")
+            messages |= {
                 "image": image_msg(sample["image"], "rgb8", head, types),
                 "camera_info": camera_info_msg(camera, head, types),
                 "depth": depth_image_msg(depth, head, types),
