@@ -435,8 +435,8 @@ def process_bag(
         progress: show a progress bar (only on a terminal).
         sparse_depth_topic: sensor_msgs Image topic of sparse metric depth for a ``sparse_depth``
             anchor (default: the Image topic named ``sparse_depth`` in the image's namespace); paired
-            with each image as the node pairs it (the nearest stamp within ``sparse_depth_max_age``
-            among those recorded before the image).
+            with each image as the node pairs it: the nearest stamp within ``sparse_depth_max_age``
+            among those recorded before the image (one logged after its image serves the next).
 
     Returns:
         A summary: ``frames`` processed, ``bad_frames`` and the first reasons, ``unpaired_frames``
