@@ -91,8 +91,9 @@ def read_frames(*bags: Path) -> dict[str, dict[tuple[int, int], object]]:
     return topics
 
 
-def run_graph(folder: Path, input_bag: Path, output_bag: Path, model: str) -> dict:
-    """Play ``input_bag`` into the real node and record its outputs into ``output_bag``.
+def run_graph(folder: Path, input_bag: Path, output_bag: Path, model: str, *parameters: str) -> dict:
+    """Play ``input_bag`` into the real node (with ``-p`` ``parameters``) and record its outputs
+    into ``output_bag``.
 
     Returns the recorder's message counts and the node's last diagnostics values."""
     from .graph import depth_node, isolated_env, python_module
@@ -108,7 +109,7 @@ def run_graph(folder: Path, input_bag: Path, output_bag: Path, model: str) -> di
                       "-p", f"model:={model}", "-p", "use_sim_time:=true",
                       # The player publishes reliably (as ros2 bag play does). Said up front, the node
                       # needs no switch from its auto QoS, and no frame falls in between.
-                      "-p", "input_reliability:=reliable")  # fmt: skip
+                      "-p", "input_reliability:=reliable", *parameters)  # fmt: skip
     try:
         recorder.wait_for_line(READY, timeout=120)  # the node is active and every output is matched
         player = python_module(env, folder / "player.log", "depth_estimation_ros.player", str(input_bag),
@@ -170,6 +171,7 @@ def run(
     epochs: int = 4,
     train_frames: int = 320,
     train: bool = False,
+    scale_source: str = "none",
 ) -> dict:
     from training.datasets.synthetic import SyntheticDataset
     from training.evaluate import median_depth
@@ -181,7 +183,12 @@ def run(
     folder = prepare(Path(output), (model, SHIPPED_MODEL))
     input_bag = folder / "input_bag"
     print(f"[1/4] writing a synthetic camera sequence ({frames} frames, {width}x{height}) to {input_bag}")
-    write_synthetic_bag(input_bag, frames=frames, kind="indoor", height=height, width=width, seed=SCENE_SEED)
+    # With sparse_depth, a LiDAR-like sensor: 2 % of a half-resolution grid, registered to the camera.
+    sparse = (
+        {"sparse_fraction": 0.02, "sparse_size": (height // 2, width // 2)} if scale_source == "sparse_depth" else {}
+    )
+    write_synthetic_bag(input_bag, frames=frames, kind="indoor", height=height, width=width, seed=SCENE_SEED,
+                        **sparse)  # fmt: skip
     if model is None and (train or not SHIPPED_MODEL.is_file()):
         print(f"[2/4] training a small ACAN on {train_frames} other generated rooms for {epochs} epochs (CPU)")
         model = str(train_model(folder / "model", epochs, train_frames))
@@ -191,7 +198,7 @@ def run(
     trained = time.perf_counter()
     output_bag = folder / "output_bag"
     print(f"[3/4] playing the sequence into depth_node in a ROS 2 graph, recording its outputs to {output_bag}")
-    graph = run_graph(folder, input_bag, output_bag, model)
+    graph = run_graph(folder, input_bag, output_bag, model, "-p", f"scale_source:={scale_source}")
     print("[4/4] previews and metrics against the ground-truth depth topic")
     # The floor any model must beat: the best constant depth for generated rooms (their median).
     constant = median_depth(SyntheticDataset(**TRAINING["data"]["train"]), limit=100)
@@ -201,6 +208,7 @@ def run(
     average, floor = average_metrics(rows), average_metrics(baseline)
     report = {
         "model": model,
+        "scale_source": scale_source,
         "frames": frames,
         "frames_published": len(rows),
         "metrics": average,

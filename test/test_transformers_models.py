@@ -212,3 +212,31 @@ def test_focal_correction_makes_a_camera_dependent_model_right_on_another_camera
         corrected_error = np.abs(np.log(ratios["corrected"])).max()
         assert corrected_error < math.log(1.15), (fov, ratios)
         assert np.abs(np.log(ratios["plain"])).min() > 1.5 * corrected_error, (fov, ratios)
+
+
+def test_models_command_says_what_a_folder_or_file_is(hf_folders, capsys):
+    from depth_estimation_ros.cli import main
+
+    shipped = "depth_estimation_ros/data/demo_acan.pt"
+    assert main(["models", str(hf_folders["depth_pro"]), shipped]) == 0
+    out = capsys.readouterr().out
+    assert "transformers, depth_pro: canonical_inverse_depth" in out
+    assert "focal rule Z = f/(W·c)" in out
+    assert "checkpoint, acan: metric_depth" in out
+    assert main(["models", "--json", str(hf_folders["dpt"])]) == 0
+    (row,) = __import__("json").loads(capsys.readouterr().out)
+    assert row["card"]["output"] == "relative_inverse_depth"
+    assert main(["models", "nobody/no-such-model"]) == 1
+    assert "save_pretrained" in capsys.readouterr().err
+
+
+def test_an_old_checkpoint_without_a_focal_length_is_used_as_is_and_says_so_once(caplog, monkeypatch):
+    from depth_estimation_ros.models import checkpoint, load_model
+
+    monkeypatch.setattr(checkpoint, "_WITHOUT_FOCAL", set())  # as in a fresh process
+    shipped = "depth_estimation_ros/data/demo_acan.pt"
+    model = load_model(shipped)
+    load_model(shipped)
+    assert model.focal_length is None
+    assert model.card((72, 96)).focal_rule == "none"
+    assert caplog.text.count("records no training focal length") == 1

@@ -22,6 +22,7 @@ tensors than it holds is refused before any memory is allocated for them.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -31,6 +32,9 @@ import torch
 
 from .. import __version__
 from ..files import staged_file
+
+log = logging.getLogger(__name__)
+_WITHOUT_FOCAL: set[str] = set()  # checkpoints already reported as lacking a focal length
 
 FORMAT = "depth_estimation_ros.checkpoint"
 FORMAT_VERSION = 1
@@ -137,6 +141,10 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     if focal is not None and (isinstance(focal, bool) or not isinstance(focal, int | float) or not focal > 0):
         raise ValueError(f"{path}: focal_length must be a positive number of pixels, got {focal!r}")
     model.focal_length = None if focal is None else float(focal)
+    if focal is None and str(path) not in _WITHOUT_FOCAL:
+        _WITHOUT_FOCAL.add(str(path))
+        log.warning("%s records no training focal length (written before it was recorded): its depth is used as "
+                    "is, without focal-length correction", path)  # fmt: skip
     return model.to(map_location).eval()
 
 
