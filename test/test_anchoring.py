@@ -480,3 +480,26 @@ def test_fixed_source_applies_the_exact_formula():
     assert inverse.dtype == np.float32
     exact = Anchor("fixed", "inverse_depth", fixed_scale=0.5, fixed_shift=-0.25).apply(np.array([[0.5]]), K, 0.0)
     assert np.isnan(exact).all()  # 1/Z = 0: infinitely far
+
+
+def test_the_estimator_anchors_a_relative_model_to_the_ground_plane_from_node_parameters(floor_scene):
+    """The node's parameters (camera_height in m, camera_pitch and camera_roll in degrees) through
+    DepthEstimator: the same scene as above, the true relative inverse depth as the model's output."""
+    from conftest import relative_oracle
+
+    from depth_estimation_ros.camera import CameraModel
+    from depth_estimation_ros.estimator import DepthEstimator
+
+    sample, _ = floor_scene
+    meta, K = sample["meta"], sample["K"]
+    h, w = sample["depth"].shape
+    estimator = DepthEstimator(
+        relative_oracle([(sample["image"], sample["depth"])]),
+        scale_source="ground_plane",
+        camera_height=meta["camera_height"],
+        camera_pitch=meta["pitch_deg"],
+        camera_roll=meta["roll_deg"],
+    )
+    camera = CameraModel.from_intrinsics(K[0, 0], K[1, 1], K[0, 2], K[1, 2], w, h)
+    depth = estimator(sample["image"], camera).depth
+    assert abs_rel(depth, sample["depth"], sample["valid"]) < 0.01  # exact inverse depth: only the fit's error
