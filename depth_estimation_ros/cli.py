@@ -23,7 +23,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .demo import run
 
     run(args.output, args.frames, model=args.model, epochs=args.epochs, train_frames=args.train_frames,
-        train=args.train)  # fmt: skip
+        train=args.train, scale_source=args.scale_source)  # fmt: skip
     return 0
 
 
@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train", action="store_true", help="train a small model on the CPU instead (a few minutes)")
     demo.add_argument("--epochs", type=positive_int, default=4, help="training epochs with --train (default: 4)")
     demo.add_argument("--train-frames", type=positive_int, default=320, help="generated training frames (default: 320)")
+    demo.add_argument("--scale-source", choices=("none", "sparse_depth"), default="none",
+                      help="sparse_depth: the sequence gets a LiDAR-like sparse depth topic and the node anchors its "
+                           "scale to it (default: %(default)s)")  # fmt: skip
     demo.set_defaults(func=_demo)
 
     models = sub.add_parser(
@@ -187,11 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(func=_models)
 
-    export = sub.add_parser("export", help="export a checkpoint to ONNX (metres and confidence out)")
-    export.add_argument("--checkpoint", required=True, help="checkpoint (.pt) to export")
+    export = sub.add_parser(
+        "export", help="export a checkpoint or transformers folder to ONNX (fixed size, model card in the metadata)"
+    )
+    export.add_argument(
+        "--checkpoint",
+        required=True,
+        help="checkpoint (.pt), or transformers model folder (or Hub id in the local cache) to export",
+    )
     export.add_argument("--output", required=True, help="ONNX file to write")
-    export.add_argument("--height", type=positive_int, help="input height (default: the checkpoint's)")
-    export.add_argument("--width", type=positive_int, help="input width (default: the checkpoint's)")
+    export.add_argument(
+        "--height",
+        type=positive_int,
+        help="input height (default: the checkpoint's). A transformers folder takes both --height and --width or "
+        "neither: by default its card's input rule on a 480x640 frame (the rule's padding added, then its network "
+        "size of the padded frame: Depth Anything 518x686, ZoeDepth 384x512, DPT 384x384); a given size must be a "
+        "multiple of the rule's multiple and one the network runs at",
+    )
+    export.add_argument("--width", type=positive_int, help="input width (default: as for --height)")
     export.add_argument("--batch", type=positive_int, default=1, help="static batch size (default: 1)")
     export.add_argument("--opset", type=int, default=18, help="ONNX opset, 18 to 20 (default: 18)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --output")

@@ -8,11 +8,20 @@ project's :class:`ModelInfo` is stored as JSON in the file's metadata under ``de
 The requested opset is honoured or refused: the exporter works at opset 18 and converts down, and a
 graph it cannot convert is an error, never a file of another opset. The file is staged beside the
 output and renamed when complete; an existing output is replaced only with ``overwrite``.
+
+A transformers depth folder (or a Hub id in the local cache) exports too: the graph returns the
+model's raw output as ``depth`` (its meaning, e.g. relative inverse depth, is in the card), at one
+fixed size (Depth Anything's output size does not survive dynamic shapes: one file per size). The
+metadata carries the folder's card frozen at that size, so every backend applies the same padding,
+interpolation, focal rule and output kind. Those graphs are exported with the dynamo exporter, or
+with the TorchScript one where dynamo fails (ZoeDepth on some torch versions); operators outside
+:data:`TENSORRT_OPS` are reported, not refused (ACAN and MSFNet graphs are refused).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import warnings
@@ -21,28 +30,36 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from depth_estimation_ros.backends import FORMATS
 from depth_estimation_ros.backends.base import METADATA_KEY, ModelInfo
+from depth_estimation_ros.card import InputRule, ModelCard
 from depth_estimation_ros.errors import UsageError
-from depth_estimation_ros.files import refuse_overlap, staged_file
+from depth_estimation_ros.files import is_hub_id, refuse_overlap, staged_file
 from depth_estimation_ros.models import load_checkpoint, load_model
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
-# ONNX operators the TensorRT 10 ONNX parser supports that these networks can produce. Anything
-# else in an exported graph is a sign the graph would not build on a robot.
+# ONNX operators the TensorRT 10 ONNX parser supports (onnx-tensorrt's operator list) that these
+# networks can produce: the convolutional ones, and those transformer graphs add (LayerNormalization,
+# Gelu, Einsum, IsNaN, Softplus, ...). Anything else in an exported graph is a sign the graph would
+# not build on a robot.
 # fmt: off
 TENSORRT_OPS = frozenset({
-    "Abs", "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant",
-    "ConstantOfShape", "Conv", "ConvTranspose", "DepthToSpace", "Div", "Equal", "Erf", "Exp", "Expand",
-    "Flatten", "Floor", "Gather", "Gemm", "GlobalAveragePool", "Greater", "GreaterOrEqual", "HardSigmoid",
-    "HardSwish", "Identity", "InstanceNormalization", "LeakyRelu", "Less", "LessOrEqual", "Log", "MatMul",
-    "Max", "MaxPool", "Mean", "Min", "Mul", "Neg", "Not", "Pad", "Pow", "Range", "Reciprocal", "ReduceMax",
-    "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice",
-    "Softmax", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Tanh", "Tile", "Transpose", "Unsqueeze",
-    "Where",
+    "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Clip",
+    "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "CumSum", "DepthToSpace", "Div",
+    "Einsum", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "GatherElements",
+    "GatherND", "Gelu", "Gemm", "GlobalAveragePool", "Greater", "GreaterOrEqual", "GroupNormalization",
+    "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "IsInf", "IsNaN", "LayerNormalization",
+    "LeakyRelu", "Less", "LessOrEqual", "Log", "MatMul", "Max", "MaxPool", "Mean", "Min", "Mod", "Mul", "Neg",
+    "Not", "Or", "Pad", "Pow", "PRelu", "Range", "Reciprocal", "ReduceL2", "ReduceMax", "ReduceMean",
+    "ReduceMin", "ReduceProd", "ReduceSum", "Relu", "Reshape", "Resize", "Round", "ScatterND", "Shape",
+    "Sigmoid", "Sign", "Sin", "Slice", "Softmax", "Softplus", "SpaceToDepth", "Split", "Sqrt", "Squeeze",
+    "Sub", "Tanh", "Tile", "TopK", "Transpose", "Trilu", "Unsqueeze", "Where",
 })
 # fmt: on
+DEFAULT_FRAME = (480, 640)  # the frame a transformers model's input rule is applied to by default
+PROTOBUF_LIMIT = 2**31 - 2**26  # bytes: one ONNX file (no external data) holds a little under 2 GiB
 
 
 class DeployableDepth(nn.Module):
@@ -67,7 +84,17 @@ def export_onnx(
     opset: int = DEFAULT_OPSET,
     overwrite: bool = False,
 ) -> Path:
-    """Export ``checkpoint`` at (height, width) (default: the checkpoint's input size) to ``output``."""
+    """Export ``checkpoint`` at (height, width) to ``output``.
+
+    ``checkpoint`` is an ACAN/MSFNet checkpoint (.pt), whose size defaults to the input size it
+    records, or a transformers depth folder (or a Hub id in the local cache). A folder takes both
+    ``height`` and ``width`` or neither; by default its card's input rule is applied to a 480×640
+    frame: the rule's padding is added to the frame (ZoeDepth's reflect border), then the rule
+    gives the network size of the padded frame (``card.input.network_size`` of it), e.g. Depth
+    Anything 518×686, ZoeDepth 384×512, GLPN 480×640, DPT 384×384, Depth Pro 1536×1536. The size
+    must be one the family takes (multiples of the rule's ``multiple``; a size the network runs at,
+    e.g. square for DPT's ViT), else a one-line ValueError names the size and the rule.
+    """
     import onnx
 
     newest = onnx.defs.onnx_opset_version()
@@ -78,6 +105,8 @@ def export_onnx(
             raise UsageError(f"{name} must be a positive integer, got {value}")
     output = Path(output)
     refuse_overlap(output, [("checkpoint", checkpoint)])
+    if is_transformers_source(checkpoint):
+        return _export_transformers(checkpoint, output, height, width, batch, opset, overwrite)
     state = load_checkpoint(checkpoint)
     if height is None or width is None:
         if not state.get("input_size"):
@@ -89,6 +118,139 @@ def export_onnx(
         onnx.save(proto, str(tmp))
     log.info("exported %s (%dx%d, opset %d) to %s", info.name, width, height, opset, output)
     return output
+
+
+def is_transformers_source(checkpoint: str | os.PathLike) -> bool:
+    """A folder, or a name that is no file but reads as a Hub id (resolved in the local cache)."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        return True
+    return not path.exists() and path.suffix.lower() not in FORMATS and is_hub_id(str(checkpoint))
+
+
+def describe_rule(rule: InputRule) -> str:
+    """An input rule in words, for errors and help."""
+    if rule.fixed:
+        text = f"fixed {rule.height}x{rule.width}"
+    elif rule.box:
+        text = f"{rule.height}x{rule.width} box{', keep aspect' if rule.keep_aspect else ''}"
+    else:
+        text = "the frame's own size"
+    if rule.multiple > 1:
+        text += f", multiple of {rule.multiple}"
+    return text + (f", {rule.pad} padding" if rule.pad != "none" else "")
+
+
+def default_size(rule: InputRule, frame: tuple[int, int] = DEFAULT_FRAME) -> tuple[int, int]:
+    """The network size the rule gives a ``frame`` (h, w): its padding added, then its size rule."""
+    pad_y, pad_x = rule.padding(*frame)
+    return rule.network_size(frame[0] + 2 * pad_y, frame[1] + 2 * pad_x)
+
+
+def transformers_size(folder, card: ModelCard, height: int | None, width: int | None) -> tuple[int, int]:
+    """The export size of a transformers folder: as given (checked against the card's multiple),
+    or the rule's size for a 480×640 frame."""
+    rule = card.input
+    if (height is None) != (width is None):
+        raise UsageError(
+            f"{folder} is a transformers folder: pass both --height and --width, or neither "
+            f"(default: its input rule on a 480x640 frame, {'x'.join(map(str, default_size(rule)))})"
+        )
+    if height is None:
+        return default_size(rule)
+    m = rule.multiple
+    if m > 1 and (height % m or width % m):
+        raise ValueError(
+            f"{folder}: {height}x{width} is not an input size {card.family} takes: height and width must be "
+            f"multiples of {m} (input rule: {describe_rule(rule)})"
+        )
+    return height, width
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _export_transformers(checkpoint, output: Path, height, width, batch: int, opset: int, overwrite: bool) -> Path:
+    import onnx
+
+    from depth_estimation_ros.models.transformers_depth import card_from_folder, resolve
+
+    folder = resolve(checkpoint)  # a folder without config.json, or an id not in the cache, is named
+    card = card_from_folder(folder)
+    height, width = transformers_size(folder, card, height, width)
+    with staged_file(output, overwrite) as tmp:
+        proto, info, exporter = transformers_graph(folder, height, width, batch, opset)
+        onnx.save(proto, str(tmp))
+    log.info(
+        "exported %s (%dx%d, opset %d) with the %s exporter to %s", info.name, height, width, opset, exporter, output
+    )
+    return output
+
+
+def transformers_graph(checkpoint, height: int, width: int, batch: int, opset: int):
+    """(proto, :class:`ModelInfo`, exporter name) of a transformers folder at a fixed size.
+
+    The metadata's card is the folder's frozen at (height, width). The dynamo exporter is tried
+    first, the TorchScript one where it fails or cannot write ``opset`` (``export_onnx`` logs which
+    made the file). Operators outside :data:`TENSORRT_OPS` are logged as a warning.
+    """
+    from depth_estimation_ros.models.transformers_depth import load_transformers_model, resolve
+
+    folder = resolve(checkpoint)
+    model = load_transformers_model(folder)  # refuses non-finite weights, naming the folder and weight
+    card = model.card()
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    if size > PROTOBUF_LIMIT:
+        raise ValueError(
+            f"{folder}: {size / 2**30:.1f} GiB of weights do not fit in one ONNX file (protobuf's 2 GiB limit); "
+            "exporting with external data is not supported here"
+        )
+    try:
+        with torch.no_grad():
+            depth = model(torch.rand(1, 3, height, width))["depth"]
+    except Exception as exc:
+        hint = "; DPT's ViT takes square inputs" if card.family == "dpt" and height != width else ""
+        raise ValueError(
+            f"{folder}: {card.family} cannot run at {height}x{width} (input rule: {describe_rule(card.input)}{hint}): "
+            f"{_first_line(exc)}"
+        ) from None
+    if tuple(depth.shape) != (1, 1, height, width):
+        raise ValueError(f"{folder}: at {height}x{width} the model returns depth of shape {tuple(depth.shape)}")
+    info = ModelInfo.from_model(model, (height, width), batch)  # the card frozen at this size, dynamic False
+    wrapper = DeployableDepth(model)
+    example = torch.rand(batch, 3, height, width)
+    failures = []
+    for exporter in ("dynamo", "torchscript"):
+        try:
+            proto = export_proto(wrapper, example, opset, dynamo=exporter == "dynamo")
+        except Exception as exc:
+            failures.append(f"{exporter}: {_first_line(exc)}")
+            continue
+        if (written := graph_opset(proto)) != opset:
+            failures.append(f"{exporter}: wrote opset {written}, not {opset}")
+            continue
+        try:  # a down-converted graph can be invalid (dynamo's opset 17 Split keeps num_outputs)
+            proto = finish_graph(proto, info)
+            break
+        except Exception as exc:
+            failures.append(f"{exporter}: invalid graph ({_first_line(exc)})")
+    else:
+        raise ValueError(
+            f"{folder}: cannot export {card.family} at {height}x{width}, opset {opset}: {'; '.join(failures)}"
+        )
+    if failures:
+        log.info("%s: the dynamo exporter failed (%s); using the TorchScript exporter", folder, failures[0])
+    unsupported = sorted({node.op_type for node in proto.graph.node} - TENSORRT_OPS)
+    if unsupported:
+        log.warning(
+            "%s: the graph uses operators outside the TensorRT 10 list checked here: %s; TensorRT's ONNX parser "
+            "may still take them (depth-estimation build-engine tells)",
+            folder,
+            unsupported,
+        )
+    return proto, info, exporter
 
 
 @contextlib.contextmanager
@@ -106,36 +268,50 @@ def quiet_loggers(*names: str):
             logger.setLevel(level)
 
 
-def onnx_graph(checkpoint, height: int, width: int, batch: int, opset: int):
-    """The checked ONNX model proto of a checkpoint, with its :class:`ModelInfo` in the metadata."""
+def export_proto(wrapper: DeployableDepth, example: torch.Tensor, opset: int, dynamo: bool = True):
+    """The ONNX proto of ``wrapper`` on ``example`` (static shapes), by the dynamo or TorchScript exporter."""
     import onnx
 
+    names = {"input_names": ["image"], "output_names": list(wrapper.outputs), "opset_version": opset}
+    with warnings.catch_warnings(), torch.no_grad(), quiet_loggers("onnxscript", "torch.onnx"):
+        warnings.simplefilter("ignore")  # the exporter's tracing chatter
+        if dynamo:
+            return torch.onnx.export(wrapper, (example,), **names, dynamo=True, verbose=False).model_proto
+        buffer = io.BytesIO()
+        torch.onnx.export(wrapper, (example,), buffer, **names, dynamo=False, do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def graph_opset(proto) -> int | None:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+
+
+def finish_graph(proto, info: ModelInfo):
+    """``proto`` with ``info`` in its metadata and a doc string, checked by the ONNX checker."""
+    import onnx
+
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, info.to_json()
+    kind = f" ({info.card['output']})" if info.card.get("output", "metric_depth") != "metric_depth" else ""
+    proto.doc_string = f"{info.name} monocular depth: image (RGB [0, 1]) -> {', '.join(info.outputs)}{kind}"
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def onnx_graph(checkpoint, height: int, width: int, batch: int, opset: int):
+    """The checked ONNX model proto of a checkpoint, with its :class:`ModelInfo` in the metadata."""
     model = load_model(checkpoint)
     model.check_input(torch.empty(1, 3, height, width, device="meta"))
     wrapper = DeployableDepth(model)
-    with warnings.catch_warnings(), torch.no_grad(), quiet_loggers("onnxscript", "torch.onnx"):
-        warnings.simplefilter("ignore")  # the exporter's tracing chatter
-        program = torch.onnx.export(
-            wrapper,
-            (torch.rand(batch, 3, height, width),),
-            input_names=["image"],
-            output_names=list(wrapper.outputs),
-            opset_version=opset,
-            dynamo=True,
-            verbose=False,
-        )
-    proto = program.model_proto
-    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    proto = export_proto(wrapper, torch.rand(batch, 3, height, width), opset, dynamo=True)
+    written = graph_opset(proto)
     if written != opset:
         raise ValueError(
             f"the exporter could not convert {checkpoint} to opset {opset} (it produced opset {written}); "
             f"use --opset {DEFAULT_OPSET} or later"
         )
     info = ModelInfo.from_model(model, (height, width), batch)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, info.to_json()
-    proto.doc_string = f"{info.name} monocular depth: image (RGB [0, 1]) -> {', '.join(info.outputs)}"
-    onnx.checker.check_model(proto, full_check=True)
+    proto = finish_graph(proto, info)
     unsupported = sorted({node.op_type for node in proto.graph.node} - TENSORRT_OPS)
     if unsupported:
         raise ValueError(f"exported graph uses operators TensorRT 10 does not support: {unsupported}")

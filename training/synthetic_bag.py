@@ -45,9 +45,7 @@ def _namespace(namespace: str) -> str:
     return "".join(f"/{p}" for p in parts)
 
 
-def sparse_samples(
-    depth: np.ndarray, fraction: float, size: tuple[int, int], rng: np.random.Generator
-) -> np.ndarray:
+def sparse_samples(depth: np.ndarray, fraction: float, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Sparse metric depth (NaN = none) on a ``size`` grid registered to ``depth``'s camera: each
     grid pixel's centre maps to the depth pixel nearest it (pixel-centre convention)."""
     h, w = size
