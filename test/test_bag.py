@@ -383,3 +383,33 @@ def test_sparse_depth_anchoring_is_refused_for_a_bag_without_a_sparse_topic(sequ
         process_bag(str(hf_folders["depth_anything_relative"]), sequence[0], tmp_path / "out", progress=False,
                     estimator_options={"scale_source": "sparse_depth"})  # fmt: skip
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "family",
+    ["depth_anything_metric", "depth_anything_relative", "prompt_depth_anything", "dpt", "glpn", "zoedepth",
+     "depth_pro"],
+)  # fmt: skip
+def test_a_transformers_folder_runs_through_the_bag_tool_with_the_cameras_intrinsics(
+    hf_folders, sequence, tmp_path, family
+):
+    from depth_estimation_ros.models.transformers_depth import card_from_folder
+
+    scale = {"scale_source": "fixed", "fixed_scale": 0.5} if card_from_folder(hf_folders[family]).relative else {}
+    out = tmp_path / "out"
+    summary = process_bag(str(hf_folders[family]), sequence[0], out, progress=False, copy_input=False,
+                          estimator_options=scale)  # fmt: skip
+    assert summary["frames"] == FRAMES
+    assert summary["bad_frames"] == 0
+    topics = read_mcap(out)
+    infos = {stamp_ns(m): m for _, _, m in read_rosbags(sequence[0])["/camera/camera_info"]}
+    for decoded in topics["/camera/depth/camera_info"]:
+        info = decoded.ros_msg
+        assert (info.width, info.height) == (W, H)
+        np.testing.assert_allclose(info.k, infos[stamp_ns(info)].k)
+    for decoded in topics["/camera/depth/image"]:
+        depth = depth_from_image(decoded.ros_msg)
+        assert depth.shape == (H, W)
+        assert np.isfinite(depth).all()
+        assert (depth > 0).all()
+    assert "/camera/depth/confidence" not in topics

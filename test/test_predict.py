@@ -136,3 +136,27 @@ def test_predict_refuses_a_sparse_depth_file_of_the_wrong_kind(deployed, images,
     err = capsys.readouterr().err
     assert "frame_0.png must be a 16-bit single-channel PNG of millimetres" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "family",
+    ["depth_anything_metric", "depth_anything_relative", "prompt_depth_anything", "dpt", "glpn", "zoedepth",
+     "depth_pro"],
+)  # fmt: skip
+def test_predict_runs_a_transformers_folder_with_the_cameras_intrinsics(hf_folders, images, camera_yaml, tmp_path,
+                                                                         family):  # fmt: skip
+    from depth_estimation_ros.models.transformers_depth import card_from_folder
+
+    scale = ["--scale-source", "fixed", "--fixed-scale", "0.5"] if card_from_folder(hf_folders[family]).relative else []
+    out = tmp_path / "out"
+    assert main(["predict", "--model", str(hf_folders[family]), "--input", str(images), "--output", str(out),
+                 "--camera", str(camera_yaml), *scale]) == 0  # fmt: skip
+    camera = CameraModel.from_yaml(camera_yaml)
+    depth = np.load(out / "frame_0_depth.npy")
+    assert depth.shape == (120, 160)
+    assert np.isfinite(depth).all()
+    _, vertices = read_ply(out / "frame_0.ply")  # back-projected with the camera's own intrinsics
+    v, u = np.mgrid[0:120, 0:160]
+    expected = {"x": (u - camera.cx) * depth / camera.fx, "y": (v - camera.cy) * depth / camera.fy, "z": depth}
+    for axis, values in expected.items():
+        np.testing.assert_allclose(vertices[axis], values.ravel(), rtol=1e-4, atol=1e-4)
