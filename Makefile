@@ -25,9 +25,25 @@ $(VENV)/.ready: $(LOCK)
 develop: venv
 	@PYTHONWARNINGS=ignore $(PY) -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
 
-lint: venv
+# Type stubs of the TensorRT 10.13 Python API, to type-check the TensorRT backend without TensorRT. Installed
+# into a folder of their own (not site-packages: they are a bare tensorrt/ folder that would import as an empty
+# namespace package) with --no-deps (the package depends on tensorrt itself, which does not install here).
+# The generated stubs have syntax slips (parameters named `in`, a non-default parameter after defaults),
+# patched after install. Keyed by version: another pin is another folder.
+TRT_STUBS_VERSION := 10.13.0.35.1
+TRT_STUBS := $(VENV)/typing/tensorrt-stubs-$(TRT_STUBS_VERSION)
+
+$(TRT_STUBS)/.ready: $(VENV)/.ready
+	@rm -rf $(TRT_STUBS) && mkdir -p $(TRT_STUBS)
+	@$(VENV)/bin/pip install -q --no-deps --target $(TRT_STUBS) tensorrt-stubs==$(TRT_STUBS_VERSION)
+	@sed -i -E 's/([(,] ?)in: /\1in_: /g; s/channel_axis: int\) -> IScaleLayer/channel_axis: int = ...) -> IScaleLayer/' \
+	  $(TRT_STUBS)/tensorrt_bindings/tensorrt.pyi
+	@touch $@
+
+lint: venv $(TRT_STUBS)/.ready
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	MYPYPATH=$(TRT_STUBS) $(VENV)/bin/mypy  # files and settings: [tool.mypy] in pyproject.toml
 
 test: develop lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -69,16 +69,22 @@ def _export(args: argparse.Namespace) -> int:
     from training.export import export_onnx
 
     path = export_onnx(args.checkpoint, args.output, args.height, args.width, args.batch, args.opset,
-                       overwrite=args.overwrite)  # fmt: skip
-    print(f"wrote {path}")
+                       overwrite=args.overwrite, precision=args.precision, calibration_images=args.calibration_images,
+                       calibration_frames=args.calibration_frames)  # fmt: skip
+    print(f"wrote {path} ({args.precision})")
     return 0
 
 
 def _build_engine(args: argparse.Namespace) -> int:
     from .backends.tensorrt_backend import build_engine
 
-    path = build_engine(args.onnx, args.output, args.precision, args.calibration_images, args.timing_cache,
-                        args.workspace, overwrite=args.overwrite)  # fmt: skip
+    if args.calibration_images is not None:
+        raise UsageError(
+            "build-engine takes the precision from the graph (strongly typed TensorRT); calibration is part of "
+            "export: depth-estimation export --precision int8 --calibration-images FRAMES, then build-engine on it"
+        )
+    path = build_engine(args.onnx, args.output, args.timing_cache, args.workspace, overwrite=args.overwrite,
+                        precision=args.precision)  # fmt: skip
     print(f"wrote {path}")
     return 0
 
@@ -211,13 +217,27 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--batch", type=positive_int, default=1, help="static batch size (default: 1)")
     export.add_argument("--opset", type=int, default=18, help="ONNX opset, 18 to 20 (default: 18)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    export.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="the graph's precision, which TensorRT builds as it is (strongly typed): fp16 keeps float32 I/O, "
+        "normalisation and decoding; int8 is symmetric Q/DQ calibrated on --calibration-images (default: fp32)",
+    )
+    export.add_argument("--calibration-images", help="folder of the camera's own frames (--precision int8)")
+    export.add_argument("--calibration-frames", type=positive_int, default=64,
+                        help="calibration frames used at most (default: 64)")  # fmt: skip
     export.set_defaults(func=_export)
 
     engine = sub.add_parser("build-engine", help="build a TensorRT engine from an exported ONNX graph")
     engine.add_argument("--onnx", required=True, help="ONNX graph from depth-estimation export")
     engine.add_argument("--output", required=True, help="engine file to write (a .json description goes beside it)")
-    engine.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16", help="(default: fp16)")
-    engine.add_argument("--calibration-images", help="folder of representative frames (required for int8)")
+    engine.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "int8"),
+        help="check that the graph has this precision (the engine always has the graph's: export --precision)",
+    )
+    engine.add_argument("--calibration-images", help=argparse.SUPPRESS)  # moved to export --precision int8
     engine.add_argument("--timing-cache", help="TensorRT timing cache file to read and update")
     engine.add_argument("--workspace", type=positive_float, default=4.0, help="builder workspace in GiB (default: 4)")
     engine.add_argument("--overwrite", action="store_true", help="replace an existing --output and its .json")

@@ -57,7 +57,11 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter("backend", "auto", "Inference backend.", BACKENDS),
     Parameter(
-        "precision", "fp16", "TensorRT precision when an engine is built from an ONNX graph.", ("fp32", "fp16", "int8")
+        "precision",
+        "auto",
+        "Precision expected of a TensorRT engine built from an ONNX graph; the graph decides (export --precision): "
+        "auto takes it as it is, another value warns when the graph differs.",
+        ("auto", "fp32", "fp16", "int8"),
     ),
     Parameter("resize", "stretch", "Fit frames to the network input by stretching or letterboxing.", RESIZE_MODES),
     Parameter(

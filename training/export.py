@@ -16,6 +16,14 @@ metadata carries the folder's card frozen at that size, so every backend applies
 interpolation, focal rule and output kind. Those graphs are exported with the dynamo exporter, or
 with the TorchScript one where dynamo fails (ZoeDepth on some torch versions); operators outside
 :data:`TENSORRT_OPS` are reported, not refused (ACAN and MSFNet graphs are refused).
+
+``precision`` makes the precision a property of the graph, as strongly typed TensorRT (10.x with
+``STRONGLY_TYPED``, every 11.x network) builds it: ``fp32`` (the default), ``fp16`` (float16
+weights and compute with float32 ``image`` in and outputs out; the input normalisation, the
+decoding after the last convolution or matrix product, and the numerically sensitive operators of
+:data:`FP32_OPS` stay float32) or ``int8`` (symmetric int8 Q/DQ on convolutions and matrix
+products, ranges from calibration frames: ``training.quantize`` with ``target="tensorrt"``). The
+precision is recorded in the metadata under :data:`PRECISION_KEY`.
 """
 
 from __future__ import annotations
@@ -27,11 +35,13 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from depth_estimation_ros.backends import FORMATS
 from depth_estimation_ros.backends.base import METADATA_KEY, ModelInfo
+from depth_estimation_ros.backends.tensorrt_backend import PRECISION_KEY, PRECISIONS
 from depth_estimation_ros.card import InputRule, ModelCard
 from depth_estimation_ros.errors import UsageError
 from depth_estimation_ros.files import is_hub_id, refuse_overlap, staged_file
@@ -57,7 +67,16 @@ TENSORRT_OPS = frozenset({
     "Sigmoid", "Sign", "Sin", "Slice", "Softmax", "Softplus", "SpaceToDepth", "Split", "Sqrt", "Squeeze",
     "Sub", "Tanh", "Tile", "TopK", "Transpose", "Trilu", "Unsqueeze", "Where",
 })
+# Operators kept in float32 in an fp16 graph wherever they are: reductions, normalisation,
+# softmax/attention and exponentials, whose range or accumulated rounding float16 does not hold
+# (the ordinal decoding after the last convolution stays float32 as a whole, see fp16_graph).
+FP32_OPS = (
+    "Softmax", "LogSoftmax", "ReduceMean", "ReduceSum", "ReduceL2", "ReduceProd", "ReduceLogSumExp",
+    "LayerNormalization", "GroupNormalization", "InstanceNormalization", "Exp", "Log", "Pow", "Sqrt", "Reciprocal",
+    "Floor", "Ceil", "Round", "CumSum", "Range", "TopK",
+)
 # fmt: on
+HEAVY_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm", "Einsum")  # what float16 (and int8) is for
 DEFAULT_FRAME = (480, 640)  # the frame a transformers model's input rule is applied to by default
 PROTOBUF_LIMIT = 2**31 - 2**26  # bytes: one ONNX file (no external data) holds a little under 2 GiB
 
@@ -83,8 +102,14 @@ def export_onnx(
     batch: int = 1,
     opset: int = DEFAULT_OPSET,
     overwrite: bool = False,
+    precision: str = "fp32",
+    calibration_images: str | os.PathLike | None = None,
+    calibration_frames: int = 64,
 ) -> Path:
     """Export ``checkpoint`` at (height, width) to ``output``.
+
+    ``precision`` is ``fp32``, ``fp16`` or ``int8`` (see the module docstring); ``int8`` needs
+    ``calibration_images``, a folder of representative frames (at most ``calibration_frames`` are used).
 
     ``checkpoint`` is an ACAN/MSFNet checkpoint (.pt), whose size defaults to the input size it
     records, or a transformers depth folder (or a Hub id in the local cache). A folder takes both
@@ -103,10 +128,19 @@ def export_onnx(
     for name, value in (("height", height), ("width", width), ("batch", batch)):
         if value is not None and value < 1:
             raise UsageError(f"{name} must be a positive integer, got {value}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "int8" and calibration_images is None:
+        raise UsageError("--precision int8 needs --calibration-images: a folder of the camera's own frames")
+    if precision != "int8" and calibration_images is not None:
+        raise UsageError("--calibration-images is for --precision int8 only")
+    if calibration_frames < 1:
+        raise UsageError(f"calibration frames must be at least 1, got {calibration_frames}")
+    convert = PrecisionStep(precision, calibration_images, calibration_frames)
     output = Path(output)
     refuse_overlap(output, [("checkpoint", checkpoint)])
     if is_transformers_source(checkpoint):
-        return _export_transformers(checkpoint, output, height, width, batch, opset, overwrite)
+        return _export_transformers(checkpoint, output, height, width, batch, opset, overwrite, convert)
     state = load_checkpoint(checkpoint)
     if height is None or width is None:
         if not state.get("input_size"):
@@ -115,8 +149,8 @@ def export_onnx(
     # The temporary is claimed first: an existing output or a folder we cannot write fails at once.
     with staged_file(output, overwrite) as tmp:
         proto, info = onnx_graph(checkpoint, height, width, batch, opset)
-        onnx.save(proto, str(tmp))
-    log.info("exported %s (%dx%d, opset %d) to %s", info.name, width, height, opset, output)
+        onnx.save(convert(proto, tmp), str(tmp))
+    log.info("exported %s (%dx%d, opset %d, %s) to %s", info.name, width, height, opset, precision, output)
     return output
 
 
@@ -172,7 +206,9 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def _export_transformers(checkpoint, output: Path, height, width, batch: int, opset: int, overwrite: bool) -> Path:
+def _export_transformers(
+    checkpoint, output: Path, height, width, batch: int, opset: int, overwrite: bool, convert=None
+) -> Path:
     import onnx
 
     from depth_estimation_ros.models.transformers_depth import card_from_folder, resolve
@@ -182,7 +218,7 @@ def _export_transformers(checkpoint, output: Path, height, width, batch: int, op
     height, width = transformers_size(folder, card, height, width)
     with staged_file(output, overwrite) as tmp:
         proto, info, exporter = transformers_graph(folder, height, width, batch, opset)
-        onnx.save(proto, str(tmp))
+        onnx.save(convert(proto, tmp) if convert else proto, str(tmp))
     log.info(
         "exported %s (%dx%d, opset %d) with the %s exporter to %s", info.name, height, width, opset, exporter, output
     )
@@ -316,3 +352,177 @@ def onnx_graph(checkpoint, height: int, width: int, batch: int, opset: int):
     if unsupported:
         raise ValueError(f"exported graph uses operators TensorRT 10 does not support: {unsupported}")
     return proto, info
+
+
+class PrecisionStep:
+    """The last export step: the fp32 proto in, the proto of the requested precision out, with
+    :data:`PRECISION_KEY` in its metadata. ``staged`` is the output's staging path (int8
+    calibration runs ONNX Runtime on files, which are kept beside it and removed)."""
+
+    def __init__(self, precision: str = "fp32", calibration_images=None, calibration_frames: int = 64):
+        self.precision, self.images, self.frames = precision, calibration_images, calibration_frames
+
+    def __call__(self, proto, staged: str | os.PathLike):
+        if self.precision == "fp16":
+            proto = fp16_graph(proto)
+        elif self.precision == "int8":
+            proto = self._int8(proto, Path(staged))
+        return set_precision(proto, self.precision)
+
+    def _int8(self, proto, staged: Path):
+        import tempfile
+
+        import onnx
+
+        from depth_estimation_ros.files import folder_frames
+        from training.quantize import quantize
+
+        with tempfile.TemporaryDirectory(dir=staged.parent, prefix=f".{staged.name}.int8.") as tmp:
+            fp32 = Path(tmp) / "fp32.onnx"
+            onnx.save(proto, str(fp32))
+            frames = folder_frames(self.images, self.frames)
+            quantised = quantize(fp32, Path(tmp) / "int8.onnx", frames, target="tensorrt")
+            return onnx.load(str(quantised))
+
+
+def set_precision(proto, precision: str):
+    """``proto`` with ``precision`` recorded under :data:`PRECISION_KEY` (replacing any earlier entry)."""
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key != PRECISION_KEY]
+    del proto.metadata_props[:]
+    for key, value in [*kept, (PRECISION_KEY, precision)]:
+        proto.metadata_props.add(key=key, value=value)
+    return proto
+
+
+def half_nodes(graph) -> set[int]:
+    """Indices of the nodes an fp16 graph runs in float16: those between two heavy operators
+    (:data:`HEAVY_OPS`) and the heavy ones themselves, except :data:`FP32_OPS`; constants follow
+    their consumers. The rest stays float32: the input normalisation before the first heavy
+    operator and the decoding after the last (ACAN: logit upsampling, sigmoid, ordinal sums, floor,
+    exponential bin centres, confidence)."""
+    nodes = list(graph.node)
+    producers = {out: i for i, n in enumerate(nodes) for out in n.output if out}
+    consumers: dict[str, list[int]] = {}
+    for i, n in enumerate(nodes):
+        for name in n.input:
+            consumers.setdefault(name, []).append(i)
+    heavy = {i for i, n in enumerate(nodes) if n.op_type in HEAVY_OPS}
+
+    def reach(start, step):
+        seen, todo = set(), list(start)
+        while todo:
+            for j in step(todo.pop()):
+                if j not in seen:
+                    seen.add(j)
+                    todo.append(j)
+        return seen
+
+    after = reach(heavy, lambda i: [j for out in nodes[i].output for j in consumers.get(out, [])])
+    before = reach(heavy, lambda i: [producers[x] for x in nodes[i].input if x in producers])
+    half = {i for i in heavy | (after & before) if nodes[i].op_type not in FP32_OPS and nodes[i].input}
+    for i, n in enumerate(nodes):
+        if not n.input and any(j in half for out in n.output for j in consumers.get(out, [])):
+            half.add(i)
+    return half
+
+
+def _to_half(tensor):
+    """A float32 TensorProto as float16 (values beyond float16's range clipped to it)."""
+    from onnx import numpy_helper
+
+    array = np.clip(numpy_helper.to_array(tensor), -65504.0, 65504.0).astype(np.float16)
+    return numpy_helper.from_array(array, tensor.name)
+
+
+def fp16_graph(proto):
+    """The float16 graph of an fp32 ``proto``, as strongly typed TensorRT builds it: float32
+    ``image`` in and outputs out, float16 weights and compute in the nodes of :func:`half_nodes`,
+    float32 everywhere else, one Cast on each edge between the two.
+
+    (ONNX Runtime's ``float16.convert_float_to_float16`` was the first choice; on these graphs
+    (onnxruntime 1.31) it round-trips values between neighbouring float32 nodes through float16,
+    which is exactly what the float32 decoding must avoid, and leaves the graph unsorted.)
+    """
+    import onnx
+    from onnx import TensorProto, helper
+
+    model = onnx.shape_inference.infer_shapes(proto)
+    graph = model.graph
+    FLOAT, HALF = TensorProto.FLOAT, TensorProto.FLOAT16
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    types.update({t.name: t.data_type for t in graph.initializer})
+    nodes = list(graph.node)
+    half = half_nodes(graph)
+    initializers = {t.name: t for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    produced_half = {out for i in half for out in nodes[i].output if types.get(out) == FLOAT}
+    # float inputs that stay float32 whatever their node runs in (ONNX: Resize's scales are float)
+    fp32_inputs = {"Resize": {2}, "Upsample": {1}}
+
+    casts_in: dict[str, str] = {}  # float32 tensor -> its float16 copy, for half consumers
+    new_nodes, new_initializers = [], []
+    consumed_fp32 = set(outputs)
+    for i, node in enumerate(nodes):
+        new_nodes.append(node)
+        if i not in half:
+            consumed_fp32.update(node.input)
+            continue
+        for k, name in enumerate(node.input):
+            if types.get(name) != FLOAT:
+                continue
+            if k in fp32_inputs.get(node.op_type, ()):
+                consumed_fp32.add(name)
+            elif name in produced_half:
+                node.input[k] = f"{name}.fp16"
+            else:
+                if name not in casts_in:
+                    casts_in[name] = f"{name}.fp16"
+                    if name in initializers:
+                        new_initializers.append(_to_half(initializers[name]))
+                        new_initializers[-1].name = casts_in[name]
+                    else:
+                        new_nodes.append(helper.make_node("Cast", [name], [casts_in[name]], to=HALF,
+                                                          name=f"{name}.to_fp16"))  # fmt: skip
+                node.input[k] = casts_in[name]
+        for k, name in enumerate(node.output):
+            if name in produced_half:
+                node.output[k] = f"{name}.fp16"
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == FLOAT:
+                attr.i = HALF
+            elif attr.name == "value" and attr.t.data_type == FLOAT:
+                attr.t.CopyFrom(_to_half(attr.t))
+    for name in sorted(produced_half & consumed_fp32):  # float32 copies, under the original names
+        new_nodes.append(helper.make_node("Cast", [f"{name}.fp16"], [name], to=FLOAT, name=f"{name}.to_fp32"))
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    graph.initializer.extend(new_initializers)
+    used = {name for n in graph.node for name in n.input}
+    kept = [t for t in graph.initializer if t.name in used or t.name in outputs]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    del graph.value_info[:]
+    sort_nodes(graph)
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def sort_nodes(graph) -> None:
+    """Put ``graph``'s nodes in topological order (stable: the original order where it is one)."""
+    nodes = list(graph.node)
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    ordered, pending = [], nodes
+    while pending:
+        rest = []
+        for node in pending:
+            if all(name in available for name in node.input):
+                ordered.append(node)
+                available.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise ValueError(f"the graph has a cycle or an undefined input at {rest[0].name} ({rest[0].op_type})")
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)

@@ -1,19 +1,29 @@
-"""Static int8 quantisation of an exported graph for ONNX Runtime on the CPU.
+"""Static int8 quantisation of an exported graph, for ONNX Runtime on the CPU or for TensorRT.
 
-``python -m training.quantize model.onnx model-int8.onnx [--images DIR | --synthetic indoor] [--frames 64]``
+``python -m training.quantize model.onnx model-int8.onnx [--images DIR | --synthetic indoor] [--frames 64]
+[--target onnxruntime|tensorrt]``
 
-Weights are quantised per output channel (int8, symmetric) and activations per tensor (uint8) with
+Weights are quantised per output channel (int8, symmetric) and activations per tensor with
 ranges measured on calibration frames: the user's camera images (``--images``: a folder, the
 frames the model will see), or generated scenes (``--synthetic indoor|outdoor``). Frames are
 pre-processed exactly as at run time (:func:`depth_estimation_ros.backends.base.network_input`).
 Only convolutions and matrix products are quantised (QDQ format): the softmax, the bin/ordinal
 decoding and the output stay in float32, which is where int8 would cost accuracy for nothing.
-The project's metadata is carried over, so the result loads like any exported graph.
+The project's metadata is carried over, so the result loads like any exported graph, and the
+precision (``int8``) is recorded under ``depth_estimation_ros.precision``.
+
+Targets: ``onnxruntime`` (the default; uint8 activations with a zero point, int32 biases: what
+ONNX Runtime's CPU kernels run fastest) and ``tensorrt`` (explicit quantisation as strongly typed
+TensorRT takes it: int8 activations and weights, symmetric (zero point 0), biases left in float32
+for TensorRT to fuse, since TensorRT's Q/DQ layers are for int8/fp8/int4 tensors, not int32).
+``depth-estimation export --precision int8`` uses the ``tensorrt`` target.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +36,7 @@ from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
 from depth_estimation_ros.files import folder_frames
 
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
+TARGETS = ("onnxruntime", "tensorrt")
 
 
 def synthetic_frames(kind: str, count: int, height: int, width: int, seed: int = 3_000_000) -> Iterator[np.ndarray]:
@@ -37,10 +48,28 @@ def synthetic_frames(kind: str, count: int, height: int, width: int, seed: int =
         yield dataset[index]["image"]
 
 
-def quantize(onnx_path: str | os.PathLike, output: str | os.PathLike, frames, per_channel: bool = True) -> Path:
-    """Write ``output``, the int8 graph of ``onnx_path`` calibrated on ``frames`` (uint8 RGB images)."""
+def quantize(
+    onnx_path: str | os.PathLike,
+    output: str | os.PathLike,
+    frames,
+    per_channel: bool = True,
+    target: str = "onnxruntime",
+) -> Path:
+    """Write ``output``, the int8 graph of ``onnx_path`` calibrated on ``frames`` (uint8 RGB images),
+    in QDQ format for ``target`` (``onnxruntime`` or ``tensorrt``)."""
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from depth_estimation_ros.backends.tensorrt_backend import PRECISION_KEY
+
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
 
     onnx_path, output = Path(onnx_path), Path(output)
     info = read_onnx_info(onnx_path)
@@ -61,21 +90,33 @@ def quantize(onnx_path: str | os.PathLike, output: str | os.PathLike, frames, pe
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
         partial = Path(tmp) / output.name
-        quantize_static(
-            str(onnx_path),
-            str(partial),
-            Reader(),
-            quant_format=QuantFormat.QDQ,
-            op_types_to_quantize=list(QUANTISED_OPS),
-            per_channel=per_channel,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            extra_options={"CalibTensorRangeSymmetric": False},
-        )
+        tensorrt = target == "tensorrt"
+        with contextlib.redirect_stdout(io.StringIO()):  # the percentile calibrator prints its progress
+            quantize_static(
+                str(onnx_path),
+                str(partial),
+                Reader(),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(QUANTISED_OPS),
+                per_channel=per_channel,
+                activation_type=QuantType.QInt8 if target == "tensorrt" else QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.Percentile if tensorrt else CalibrationMethod.MinMax,
+                extra_options=(
+                    {
+                        "ActivationSymmetric": True,
+                        "WeightSymmetric": True,
+                        "QuantizeBias": False,
+                        "CalibPercentile": 99.99,
+                    }
+                    if tensorrt
+                    else {"CalibTensorRangeSymmetric": False}
+                ),
+            )
         model = onnx.load(str(partial))
         source = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
         del model.metadata_props[:]
-        for key, value in source.items():
+        for key, value in {**source, PRECISION_KEY: "int8"}.items():
             model.metadata_props.add(key=key, value=value)
         onnx.save(model, str(partial))
         os.replace(partial, output)  # complete before it appears under its name
@@ -91,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--synthetic", choices=("indoor", "outdoor"), default="indoor",
                         help="generated calibration scenes when no --images (default: indoor)")  # fmt: skip
     parser.add_argument("--frames", type=int, default=64, help="calibration frames (default: 64)")
+    parser.add_argument("--target", choices=TARGETS, default="onnxruntime",
+                        help="onnxruntime (CPU, uint8 activations) or tensorrt (symmetric int8 Q/DQ; "
+                        "depth-estimation export --precision int8 makes this too) (default: onnxruntime)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.frames < 1:
         parser.error(f"--frames must be at least 1, got {args.frames}")
@@ -101,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.images
             else synthetic_frames(args.synthetic, args.frames, info.input_height, info.input_width)
         )
-        path = quantize(args.onnx, args.output, frames)
+        path = quantize(args.onnx, args.output, frames, target=args.target)
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
         parser.exit(2, f"error: {exc}\n")
     print(f"wrote {path}")

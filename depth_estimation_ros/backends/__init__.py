@@ -58,9 +58,11 @@ def tensorrt_usable() -> bool:
 def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> Backend:
     """Open ``path`` on ``backend``; options go to the backend (e.g. ``threads``, ``device``).
 
-    ``precision`` (default fp16) is used only when TensorRT builds an engine from an ONNX graph.
+    ``precision`` (default ``auto``): what an engine built by TensorRT from an ONNX graph is expected
+    to be; the graph's own precision decides (strongly typed networks), another value only warns.
     """
-    precision = options.pop("precision", "fp16")
+    precision = options.pop("precision", "auto")
+    precision = None if precision == "auto" else precision
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
     kind = detect_format(path)
