@@ -75,3 +75,20 @@ def relative_oracle(frames, a=0.37, b=0.02):
             return {"depth": answers[batch.tobytes()][None, None].astype(np.float32)}
 
     return Oracle(ModelInfo("oracle", h, w, 0.01, 1000.0, False, card=card.to_dict()))
+
+
+@pytest.fixture
+def hf_camera():
+    """A 128x96 camera whose size is not the transformers models' network input."""
+    from depth_estimation_ros.camera import CameraModel
+
+    return CameraModel.from_intrinsics(110.0, 112.0, 60.0, 50.0, 128, 96, frame_id="cam")
+
+
+def smooth_image(seed=0, shape=(96, 128)):
+    """A blurred random RGB frame: structure at every scale, smooth enough that resampling agrees."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur((rng.random((*shape, 3)) * 255).astype(np.uint8), (7, 7), 2)

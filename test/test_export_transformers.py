@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_image
 
 from depth_estimation_ros.backends import open_backend
 from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
-from depth_estimation_ros.camera import CameraModel
 from depth_estimation_ros.errors import UsageError
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.models.transformers_depth import card_from_folder, load_transformers_model
@@ -95,16 +95,6 @@ def exported(hf_folders, tmp_path_factory):
     return files
 
 
-@pytest.fixture
-def camera():
-    return CameraModel.from_intrinsics(110.0, 112.0, 60.0, 50.0, 128, 96, frame_id="cam")
-
-
-def smooth_image(seed=0, shape=(96, 128)):
-    rng = np.random.default_rng(seed)
-    return cv2.GaussianBlur((rng.random((*shape, 3)) * 255).astype(np.uint8), (7, 7), 2)
-
-
 @pytest.mark.parametrize("name", list(SIZES))
 def test_onnx_runtime_computes_what_pytorch_does_at_the_exported_size(exported, name):
     folder, path = exported[name]
@@ -119,24 +109,24 @@ def test_onnx_runtime_computes_what_pytorch_does_at_the_exported_size(exported, 
 
 
 @pytest.mark.parametrize("name", list(SIZES))
-def test_the_estimator_runs_the_export_with_the_card_frozen_at_its_size(exported, camera, name):
+def test_the_estimator_runs_the_export_with_the_card_frozen_at_its_size(exported, hf_camera, name):
     folder, path = exported[name]
     card = card_from_folder(folder)
     frozen = dataclasses.replace(card, input=card.input.at(*SIZES[name]))
     onnx_estimator = DepthEstimator(path, "onnxruntime", **scale(name))
     assert onnx_estimator.card == frozen
-    result = onnx_estimator(smooth_image(), camera)
+    result = onnx_estimator(smooth_image(), hf_camera)
     assert result.depth.shape == (96, 128)
-    assert result.camera == camera
+    assert result.camera == hf_camera
     assert np.isfinite(result.depth).all()
     assert (result.depth > 0).all()
     # The same road on PyTorch: the folder's network pinned to the export's metadata.
     backend = open_backend(folder, "torch", dtype="float32")
     backend.info = read_onnx_info(path)
-    expected = DepthEstimator(backend, **scale(name))(smooth_image(), camera).depth
+    expected = DepthEstimator(backend, **scale(name))(smooth_image(), hf_camera).depth
     assert relative_error(result.depth, expected) < ROAD_TOLERANCE[name]
     if card.input.fixed and SIZES[name] == (card.input.height, card.input.width):  # Depth Pro at its own size
-        plain = DepthEstimator(folder, "torch", dtype="float32", **scale(name))(smooth_image(), camera).depth
+        plain = DepthEstimator(folder, "torch", dtype="float32", **scale(name))(smooth_image(), hf_camera).depth
         assert relative_error(result.depth, plain) < ROAD_TOLERANCE[name]
 
 

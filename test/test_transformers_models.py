@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import smooth_image
 
 from depth_estimation_ros.backends.base import Backend, ModelInfo
 from depth_estimation_ros.camera import CameraModel
@@ -21,18 +22,6 @@ OUTPUTS = {
     "zoedepth": "metric_depth",
     "depth_pro": "canonical_inverse_depth",
 }
-
-
-@pytest.fixture
-def camera():
-    return CameraModel.from_intrinsics(110.0, 112.0, 60.0, 50.0, 128, 96, frame_id="cam")
-
-
-def smooth_image(seed=0, shape=(96, 128)):
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    return cv2.GaussianBlur((rng.random((*shape, 3)) * 255).astype(np.uint8), (7, 7), 2)
 
 
 def test_each_family_has_the_card_its_folder_states(hf_folders):
@@ -56,7 +45,7 @@ def test_each_family_has_the_card_its_folder_states(hf_folders):
 
 
 @pytest.mark.parametrize("name", ["depth_anything_metric", "dpt", "glpn", "zoedepth", "depth_pro"])
-def test_network_input_is_what_the_folders_own_image_processor_makes(hf_folders, camera, name):
+def test_network_input_is_what_the_folders_own_image_processor_makes(hf_folders, hf_camera, name):
     """Same size, padding and normalisation as transformers' processor; values within 1-2 grey
     levels (we resample the uint8 frame, transformers the float one)."""
     from transformers import AutoImageProcessor
@@ -66,7 +55,7 @@ def test_network_input_is_what_the_folders_own_image_processor_makes(hf_folders,
     expected = AutoImageProcessor.from_pretrained(folder, local_files_only=True)(images=image, return_tensors="np")
     expected = expected["pixel_values"][0]
     size = (card.input.height, card.input.width) if card.input.fixed else None
-    batch, _, _ = preprocess(image, camera, size, "stretch", card.input)
+    batch, _, _ = preprocess(image, hf_camera, size, "stretch", card.input)
     norm = card.normalization or {"mean": [0.0] * 3, "std": [1.0] * 3}
     ours = (batch[0] - np.reshape(norm["mean"], (3, 1, 1))) / np.reshape(norm["std"], (3, 1, 1))
     assert ours.shape == expected.shape
@@ -76,19 +65,19 @@ def test_network_input_is_what_the_folders_own_image_processor_makes(hf_folders,
 
 
 @pytest.mark.parametrize("name", list(OUTPUTS))
-def test_every_family_runs_through_the_estimator_with_the_camera_it_describes(hf_folders, camera, name):
+def test_every_family_runs_through_the_estimator_with_the_camera_it_describes(hf_folders, hf_camera, name):
     card = card_from_folder(hf_folders[name])
     anchor = {"scale_source": "fixed", "fixed_scale": 0.5} if card.relative else {}
     estimator = DepthEstimator(str(hf_folders[name]), **anchor)
-    result = estimator(smooth_image(), camera)
+    result = estimator(smooth_image(), hf_camera)
     assert result.depth.shape == (96, 128)
     assert result.depth.dtype == np.float32
-    assert result.camera == camera
+    assert result.camera == hf_camera
     assert np.isfinite(result.depth).all()
     assert (result.depth > 0).all()
     net = DepthEstimator(str(hf_folders[name]), **anchor, output_resolution="network")
-    geometry = net.geometry(camera)
-    result = net(smooth_image(), camera)
+    geometry = net.geometry(hf_camera)
+    result = net(smooth_image(), hf_camera)
     assert result.depth.shape == geometry.size
     assert result.camera.isclose(geometry.camera)
 
