@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -196,8 +197,6 @@ class TransformersDepth(nn.Module):
     def card(self, input_size: tuple[int, int] | None = None) -> ModelCard:
         if input_size is None:
             return self.card_
-        from dataclasses import replace
-
         return replace(self.card_, input=self.card_.input.at(int(input_size[0]), int(input_size[1])))
 
     def check_input(self, image: torch.Tensor) -> None:
