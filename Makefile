@@ -59,6 +59,8 @@ bench: develop
 	  $(if $(OPEN3D_PYTHON),--open3d-python $(OPEN3D_PYTHON))
 	$(PY) -m depth_estimation_ros.ros_bench qos
 	$(PY) -m depth_estimation_ros.ros_bench node --model depth_estimation_ros/data/demo_acan.pt
+	$(PY) -m depth_estimation_ros.bench_pretrained
+	$(PY) -m depth_estimation_ros.ros_bench node --model runs/bench_pretrained/fastest
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output

@@ -46,10 +46,9 @@ def _configs(name: str, size: str):
     import transformers as tf
 
     width = WIDTHS[size]
-    stages = {"out_features": ["stage1", "stage2", "stage3", "stage4"], "reshape_hidden_states": False}
     n = width["num_hidden_layers"]
-    if n >= 4:
-        stages["out_indices"] = [n // 4, n // 2, 3 * n // 4, n]
+    indices = [n // 4, n // 2, 3 * n // 4, n]  # four evenly spaced blocks, as Depth Anything taps them
+    stages = {"out_features": [f"stage{i}" for i in indices], "reshape_hidden_states": False}
     dpt_like = {
         "reassemble_hidden_size": width["hidden_size"],
         "neck_hidden_sizes": width["neck"],
