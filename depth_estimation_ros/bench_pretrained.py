@@ -368,21 +368,20 @@ def timed_rounds(calls: dict[str, Recorded], runners: dict, frames: list, scale:
     return medians, {"backend": fastest, **{k: statistics.median(v) for k, v in stages.items()}}
 
 
+def empty_row(key: str) -> dict:
+    """A family's row before anything is measured."""
+    family = FAMILIES[key]
+    return {"key": key, "label": family.label, "layout": family.layout, "ms": {}, "failed": {}, "agreement": {},
+            "relative": family.relative}  # fmt: skip
+
+
 def bench_family(key: str, repeats: int, workdir: Path) -> dict:
     """Every figure of one family's row (see the module docstring); failures as strings."""
     from .backends import open_backend
     from .estimator import DepthEstimator, preprocess
 
     family = FAMILIES[key]
-    row: dict = {
-        "key": key,
-        "label": family.label,
-        "layout": family.layout,
-        "ms": {},
-        "failed": {},
-        "agreement": {},
-        "relative": family.relative,
-    }
+    row = empty_row(key)
     folder = workdir / key
     frames = generated_frames(repeats + 1)
     if not family.measured:
@@ -673,17 +672,7 @@ def run(families: list[str], repeats: int, output: str | None, model_dir: str | 
             try:
                 row = bench_family(key, repeats, Path(tmp))
             except Exception as exc:  # recorded in the table; the other families still run
-                family = FAMILIES[key]
-                row = {
-                    "key": key,
-                    "label": family.label,
-                    "layout": family.layout,
-                    "ms": {},
-                    "failed": {},
-                    "agreement": {},
-                    "relative": family.relative,
-                    "not_measured": f"failed: {_first_line(exc)}",
-                }
+                row = {**empty_row(key), "not_measured": f"failed: {_first_line(exc)}"}
                 print(f"{key}: {row['not_measured']}", flush=True)
             gc.collect()
             rows.append(row)
