@@ -16,18 +16,15 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from .anchoring import Anchor
 from .backends import Backend, open_backend
 from .backends.base import network_input
 from .camera import CameraModel, Letterbox
 from .card import InputRule, ModelCard
-
-if TYPE_CHECKING:
-    from .anchoring import Anchor
 from .files import IMAGE_SUFFIXES
 
 __all__ = [
@@ -42,7 +39,6 @@ __all__ = [
     "preprocess",
 ]
 RESIZE_MODES = ("stretch", "letterbox")
-SCALE_SOURCES = ("none", "fixed", "sparse_depth", "ground_plane")
 
 
 @dataclass
@@ -269,8 +265,6 @@ class DepthEstimator:
             )
         self.anchor: Anchor | None = None
         if scale_source != "none":  # an unknown source is refused by Anchor, naming it
-            from .anchoring import Anchor
-
             self.anchor = Anchor(
                 scale_source, "inverse_depth" if self.card.relative else "depth", fixed_scale=fixed_scale,
                 fixed_shift=fixed_shift, camera_height=camera_height, camera_pitch=math.radians(camera_pitch),
@@ -287,6 +281,11 @@ class DepthEstimator:
         return self.info.input_height, self.info.input_width
 
     @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """The network input size, or None where the card's rule picks it per frame."""
+        return None if self.info.dynamic else self.input_size
+
+    @property
     def plain(self) -> bool:
         """Metres straight from the graph at a fixed size: what the GPU device path runs."""
         return (
@@ -298,13 +297,11 @@ class DepthEstimator:
 
     def geometry(self, camera: CameraModel) -> Geometry:
         """How frames of ``camera`` map onto the network input."""
-        size = None if self.info.dynamic else self.input_size
-        return network_geometry(camera, size, self.resize, self.card.input)
+        return network_geometry(camera, self.fixed_size, self.resize, self.card.input)
 
     def network_image(self, image: np.ndarray, camera: CameraModel) -> np.ndarray:
         """The uint8 RGB image the network sees for ``image``."""
-        return network_image(image, camera, None if self.info.dynamic else self.input_size, self.resize,
-                             self.card.input)[0]  # fmt: skip
+        return network_image(image, camera, self.fixed_size, self.resize, self.card.input)[0]
 
     def output_camera(self, camera: CameraModel) -> CameraModel:
         """The camera of the depth returned for images of ``camera``."""
@@ -325,8 +322,7 @@ class DepthEstimator:
         Raises :class:`NoMetricScale` for a relative model before its first scale.
         """
         start = time.perf_counter()
-        size = None if self.info.dynamic else self.input_size
-        batch, net_camera, box = preprocess(image, camera, size, self.resize, self.card.input)
+        batch, net_camera, box = preprocess(image, camera, self.fixed_size, self.resize, self.card.input)
         ran = time.perf_counter()
         outputs = self.backend(batch)
         done = time.perf_counter()

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .anchoring import SOURCES as SCALE_SOURCES
 from .backends import BACKENDS
-from .estimator import RESIZE_MODES, SCALE_SOURCES
+from .estimator import RESIZE_MODES
 from .files import is_hub_id
 
 RELIABILITY = ("auto", "best_effort", "reliable")

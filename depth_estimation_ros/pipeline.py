@@ -245,7 +245,28 @@ class DepthPipeline:
         return Output(messages, timings, notes)
 
 
-class CameraInfoPairing:
+class RecentByStamp:
+    """The last ``keep`` messages received, by stamp; the newest received is ``latest``."""
+
+    def __init__(self, keep: int, max_age: float):
+        self.recent: OrderedDict[tuple[int, int], Any] = OrderedDict()
+        self.keep, self.max_age = keep, max_age
+
+    def add(self, msg) -> None:
+        self.recent[stamp_of(msg)] = msg
+        self.recent.move_to_end(stamp_of(msg))
+        while len(self.recent) > self.keep:
+            self.recent.popitem(last=False)
+
+    def clear(self) -> None:
+        self.recent.clear()
+
+    @property
+    def latest(self):
+        return next(reversed(self.recent.values()), None)
+
+
+class CameraInfoPairing(RecentByStamp):
     """Keeps recent CameraInfo messages and finds the one that describes an image.
 
     An image gets the CameraInfo of its own stamp, else the latest one, provided that one is of the
@@ -255,20 +276,7 @@ class CameraInfoPairing:
     """
 
     def __init__(self, keep: int = 30, max_age: float = 1.0):
-        self.recent: OrderedDict[tuple[int, int], Any] = OrderedDict()
-        self.keep, self.max_age = keep, max_age
-        self.latest = None
-
-    def add(self, info) -> None:
-        self.recent[stamp_of(info)] = info
-        self.recent.move_to_end(stamp_of(info))
-        while len(self.recent) > self.keep:
-            self.recent.popitem(last=False)
-        self.latest = info
-
-    def clear(self) -> None:
-        self.recent.clear()
-        self.latest = None
+        super().__init__(keep, max_age)
 
     def match(self, image) -> tuple[Any, str]:
         """(CameraInfo or None, note): the note is empty for a same-stamp match, else says which
@@ -293,22 +301,12 @@ class CameraInfoPairing:
         )
 
 
-class SparseDepthPairing:
+class SparseDepthPairing(RecentByStamp):
     """Keeps recent sparse_depth images and finds the one nearest an image by stamp, within
     ``max_age`` seconds either side and of the image's frame_id (or none)."""
 
     def __init__(self, keep: int = 10, max_age: float = 0.5):
-        self.recent: OrderedDict[tuple[int, int], Any] = OrderedDict()
-        self.keep, self.max_age = keep, max_age
-
-    def add(self, msg) -> None:
-        self.recent[stamp_of(msg)] = msg
-        self.recent.move_to_end(stamp_of(msg))
-        while len(self.recent) > self.keep:
-            self.recent.popitem(last=False)
-
-    def clear(self) -> None:
-        self.recent.clear()
+        super().__init__(keep, max_age)
 
     def match(self, image):
         """The sparse depth message for ``image``, or None."""
