@@ -1,20 +1,16 @@
-"""The bad-input suite: one case per row of the table in docs/reliability.md.
+"""The bad-input suite, first part: one case per row of the table in docs/reliability.md.
 
-Every command is driven as a user would (``main(argv)`` in-process; a few as real processes to prove
-exit statuses and that no traceback is printed), against hostile files made here: truncated,
-corrupted, symlinked, a malicious pickle, a full disk (a small tmpfs, when one can be mounted).
-Each case checks the exit status, the one-line ``error:`` message and that nothing was lost.
+The registry and the context cases run in are in ``reliability.py``; later parts of the suite are
+``test_reliability_*.py``. This module also checks that the table and the whole suite agree.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -24,84 +20,21 @@ import pytest
 import torch
 import yaml
 from conftest import small_acan
-
-from depth_estimation_ros.cli import main
-
-ROOT = Path(__file__).parents[1]
-CASES: dict[str, tuple[str, str, str, object]] = {}  # id → (command, input, expected outcome, check)
-
-
-def case(case_id: str, command: str, given: str, outcome: str):
-    """Register a check as one row of the reliability table."""
-
-    def register(check):
-        assert case_id not in CASES, case_id
-        CASES[case_id] = (command, given, outcome, check)
-        return check
-
-    return register
-
-
-class Context:
-    """What a case needs: a scratch folder, the small deployed models, and ``run(argv)``."""
-
-    def __init__(self, request, tmp_path: Path, capsys):
-        self.request, self.tmp, self.capsys = request, tmp_path, capsys
-
-    @property
-    def deployed(self):
-        return self.request.getfixturevalue("deployed")
-
-    def fixture(self, name: str):
-        return self.request.getfixturevalue(name)
-
-    def run(self, *argv) -> tuple[int, str, str]:
-        """``depth-estimation ARGV`` in-process: (exit status, stdout, stderr); never a traceback."""
-        self.capsys.readouterr()
-        try:
-            status = main([str(a) for a in argv])
-        except SystemExit as exit_:  # argparse's usage errors
-            status = exit_.code
-        out, err = self.capsys.readouterr()
-        assert "Traceback" not in err, err
-        return status, out, err
-
-    def fails(self, status: int, *argv) -> str:
-        """Run, expect ``status`` and one ``error:`` line; return that line."""
-        code, _, err = self.run(*argv)
-        assert code == status, (code, err)
-        lines = [line for line in err.splitlines() if "error:" in line]
-        assert len(lines) == 1, err
-        return lines[0]
-
-
-def hashes(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def images(folder: Path, names=("a.png", "b.png"), size=(48, 64)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for name in names:
-        assert cv2.imwrite(str(folder / name), rng.integers(0, 256, (*size, 3), dtype=np.uint8))
-    return folder
-
-
-TINY = {
-    "model": {"name": "acan", "backbone": "resnet18", "num_bins": 8, "key_channels": 8, "value_channels": 16,
-              "pool_channels": 8, "fuse_channels": 8, "min_depth": 0.5, "max_depth": 10.0},
-    "data": {"name": "synthetic", "train": {"length": 8, "kind": "indoor", "height": 32, "width": 48, "seed": 0},
-             "val": {"length": 2, "kind": "indoor", "height": 32, "width": 48, "seed": 500000},
-             "input_size": [32, 48], "workers": 0},
-    "optim": {"name": "sgd", "lr": 1e-3},
-    "train": {"epochs": 1, "batch_size": 4, "amp": False},
-}  # fmt: skip
-
-
-def tiny_config(folder: Path, **sections) -> Path:
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**TINY, **sections, "output": str(folder / "run")}))
-    return path
+from reliability import (
+    CASES,
+    ROOT,
+    TINY,
+    bag_args,
+    case,
+    cases_of,
+    command,
+    hashes,
+    images,
+    predict_args,
+    run_case,
+    small_tmpfs,
+    tiny_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -465,11 +398,6 @@ def _(ctx):
 # ============================================================================ predict
 
 
-def predict_args(ctx, source: Path, out: Path, *extra):
-    _, path = ctx.deployed["acan"]
-    return ["predict", "--model", path, "--input", source, "--output", out, *extra]
-
-
 @case("predict-same-stem", "predict", "a folder holding `a.png` and `a.jpg`",
       "two sets of results (`a_png_*`, `a_jpg_*`), none overwritten")  # fmt: skip
 def _(ctx):
@@ -554,21 +482,6 @@ def _(ctx):
     assert list(out.iterdir()) == []
 
 
-@contextmanager
-def small_tmpfs(ctx, *options: str):
-    """A 64 kB tmpfs (with ``options``, e.g. ``ro``) at a fresh folder; skips where mounting is refused."""
-    folder = ctx.tmp / "mnt"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(["size=64k", *options]), "tmpfs", str(folder)],
-                             capture_output=True, text=True)  # fmt: skip
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 @case("predict-disk-full", "predict", "`--output` on a 64 kB tmpfs (skipped where mounting is not allowed)",
       "exit 1; says no space is left; no temporary left")  # fmt: skip
 def _(ctx):
@@ -623,11 +536,6 @@ def _(ctx):
 
 
 # ============================================================================ bag
-
-
-def bag_args(ctx, source: Path, out: Path, *extra):
-    _, path = ctx.deployed["acan"]
-    return ["bag", "--model", path, "--input", source, "--output", out, "--no-progress", *extra]
 
 
 def damage_one_image(bag: Path, copy: Path) -> Path:
@@ -814,12 +722,6 @@ def _(ctx):
 # ============================================================================ the boundary, as real processes
 
 
-def command(*argv, env=None):
-    environment = {k: v for k, v in os.environ.items() if k != "DEPTH_ESTIMATION_DEBUG"}
-    environment.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **(env or {}))
-    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=environment, cwd=ROOT)
-
-
 @case("process-exit-statuses", "train, predict", "`python -m training.train --set train.epoch=3`, "
       "`python -m depth_estimation_ros.cli predict ... --model missing.onnx`",
       "exit 2 and exit 1, one `error:` line each, no traceback")  # fmt: skip
@@ -852,13 +754,20 @@ def _(ctx):
 # ============================================================================ the table
 
 
-@pytest.mark.parametrize("case_id", list(CASES))
+@pytest.mark.parametrize("case_id", cases_of(__name__))
 def test_bad_input(case_id, request, tmp_path, capsys):
-    CASES[case_id][3](Context(request, tmp_path, capsys))
+    run_case(case_id, request, tmp_path, capsys)
+
+
+def all_cases() -> dict:
+    """Every case of the suite, in table order (this module's first, then the others by name)."""
+    for path in sorted(Path(__file__).parent.glob("test_reliability_*.py")):
+        importlib.import_module(path.stem)
+    return CASES
 
 
 def table() -> str:
-    rows = [f"| `{i}` | {c} | {g} | {o} |" for i, (c, g, o, _) in CASES.items()]
+    rows = [f"| `{i}` | {c} | {g} | {o} |" for i, (c, g, o, *_) in all_cases().items()]
     return "\n".join(["| Case | Command | Input | Expected outcome |", "|---|---|---|---|", *rows])
 
 
