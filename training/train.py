@@ -86,6 +86,7 @@ DEFAULTS: dict[str, Any] = {
         "amp": True,
         "clip_grad": 0.0,
         "seed": 0,
+        "deterministic": False,
         "sync_bn": False,
         "log_every": 20,
         "image_every": 1,
@@ -526,6 +527,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def deterministic_cuda() -> None:
+    """Deterministic kernels on CUDA (``train.deterministic``): cuDNN's fixed algorithms instead of
+    benchmarking, cuBLAS with a fixed workspace (needed for reproducible GEMMs), and PyTorch's
+    deterministic implementations. Ops without one (the backward of bilinear upsampling, used by
+    both networks' decoders, and of adaptive average pooling) stay as they are and are warned about
+    once: runs then agree closely but not bit for bit. The CPU path needs none of this: for a fixed
+    thread count it is deterministic as it is."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 # --------------------------------------------------------------------------- the loop
 
 
@@ -557,9 +571,11 @@ class Trainer:
         self.world = dist.get_world_size() if self.distributed else 1
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         self.device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+        train_cfg = config["train"]
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
-        train_cfg = config["train"]
+            if train_cfg["deterministic"]:
+                deterministic_cuda()
         seed_everything(train_cfg["seed"] + self.rank)
 
         self.model = build_model(**config["model"]).to(self.device)
@@ -622,7 +638,8 @@ class Trainer:
             "step": self.step,
             "best_abs_rel": self.best,
             "rng": rng_state(),
-            "config": self.config,
+            # not where the run was written: two runs of one config then give byte-identical checkpoints
+            "config": {k: v for k, v in self.config.items() if k != "output"},
             "focal_length": self.focal_length,
         }
 
