@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import UsageError, finite_float, positive_float, positive_int, run_guarded, unit_float
+from .errors import UsageError, finite_float, image_side, positive_float, positive_int, run_guarded, unit_float
 from .files import is_hub_id
 from .parameters import SCALE_ARGUMENTS, options_from
 from .parameters import add_arguments as add_parameter_arguments
@@ -149,9 +149,8 @@ def _eval(args: argparse.Namespace) -> int:
 
     from .files import refuse_existing
 
-    for name in ("count", "height", "width"):
-        if args.dataset == "synthetic" and getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.dataset == "synthetic" and args.count < 1:
+        raise UsageError(f"--count must be at least 1, got {args.count}")
     if args.output_json and not args.overwrite:
         refuse_existing(args.output_json)  # before spending the evaluation
     return run(args)
@@ -191,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="networks to measure (default: the papers' configurations), or model files / transformers folders to "
         "describe (format, output kind, input rule, focal rule)",
     )
-    models.add_argument("--height", type=positive_int, default=256, help="input height (default: 256)")
-    models.add_argument("--width", type=positive_int, default=352, help="input width (default: 352)")
+    models.add_argument("--height", type=image_side, default=256, help="input height (default: 256)")
+    models.add_argument("--width", type=image_side, default=352, help="input width (default: 352)")
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
     models.set_defaults(func=_models)
 
@@ -207,13 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", required=True, help="ONNX file to write")
     export.add_argument(
         "--height",
-        type=positive_int,
+        type=image_side,
         help="input height (default: the checkpoint's). A transformers folder takes both --height and --width or "
         "neither: by default its card's input rule on a 480x640 frame (the rule's padding added, then its network "
         "size of the padded frame: Depth Anything 518x686, ZoeDepth 384x512, DPT 384x384); a given size must be a "
         "multiple of the rule's multiple and one the network runs at",
     )
-    export.add_argument("--width", type=positive_int, help="input width (default: as for --height)")
+    export.add_argument("--width", type=image_side, help="input width (default: as for --height)")
     export.add_argument("--batch", type=positive_int, default=1, help="static batch size (default: 1)")
     export.add_argument("--opset", type=int, default=18, help="ONNX opset, 18 to 20 (default: 18)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing --output")
@@ -269,8 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time pre-processing, inference per backend, post-processing, clouds")
     bench.add_argument("--output", default="docs/benchmarks.md", help="document to update (default: %(default)s)")
     bench.add_argument("--repeats", type=positive_int, default=5, help="timed runs per stage (default: 5)")
-    bench.add_argument("--height", type=positive_int, default=256, help="network input height (default: 256)")
-    bench.add_argument("--width", type=positive_int, default=352, help="network input width (default: 352)")
+    bench.add_argument("--height", type=image_side, default=256, help="network input height (default: 256)")
+    bench.add_argument("--width", type=image_side, default=352, help="network input width (default: 352)")
     bench.add_argument("--models", nargs="*", help="subset of models by label (default: all)")
     bench.add_argument("--threads", type=positive_int, help="CPU threads for PyTorch")
     bench.add_argument("--open3d-python", help="a Python with open3d for the reference (default: this one)")

@@ -106,3 +106,12 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _parse(text, int, lambda v: v >= 0, "a non-negative integer")
+
+
+# Larger than any camera or network input in use, small enough that one float32 plane (256 MiB) is
+# still an allocation a machine survives (8K video fits): a typo like 100000 is refused, not attempted.
+MAX_IMAGE_SIDE = 8192
+
+
+def image_side(text: str) -> int:
+    return _parse(text, int, lambda v: 1 <= v <= MAX_IMAGE_SIDE, f"an image side of 1 to {MAX_IMAGE_SIDE} pixels")

@@ -709,9 +709,9 @@ def _(ctx):
     assert "unknown model 'nonet'" in ctx.fails(2, "models", "nonet")
 
 
-@case("models-zero-size", "models", "`--height 0`", "exit 2; `expected a positive integer`")
+@case("models-zero-size", "models", "`--height 0`", "exit 2; `expected an image side of 1 to 8192 pixels`")
 def _(ctx):
-    assert "expected a positive integer" in ctx.fails(2, "models", "acan", "--height", "0")
+    assert "expected an image side of 1 to 8192 pixels" in ctx.fails(2, "models", "acan", "--height", "0")
 
 
 @case("models-unknown-backbone", "models", "`models acan:resnet9000`", "exit 1; names the backbone")

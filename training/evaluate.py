@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.errors import UsageError
+from depth_estimation_ros.errors import UsageError, image_side
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.files import write_text
 from depth_estimation_ros.metrics import METRICS, average_metrics, format_table
@@ -36,6 +36,9 @@ from training.protocol import CAPS, evaluate_image, flip_tta, resolve_crop
 # NYU ground truth of each crop's lineage: BTS/AdaBins score the official raw depth, DenseDepth the filled.
 NYU_GT_OF_CROP = {"bts": "raw", "densedepth": "filled", None: "raw"}
 GROUND_TRUTHS = {"nyu": ("raw", "filled"), "kitti": ("annotated", "velodyne"), "synthetic": ("exact",)}
+
+
+MAX_SCALE = 4.0  # --scale: a NYU frame at 4× is already 1920×2560 at the network
 
 
 def network_size(h: int, w: int, scale: float, divisor: int) -> tuple[int, int]:
@@ -185,6 +188,8 @@ def open_estimator(args: argparse.Namespace):
             scale = float(args.scale)
         except ValueError:
             raise UsageError(f"--scale must be auto, stretch or a number, got {args.scale!r}") from None
+        if not 0 < scale <= MAX_SCALE:  # NaN fails too
+            raise UsageError(f"--scale must be a number in (0, {MAX_SCALE:g}], got {args.scale!r}")
         if not is_checkpoint:
             raise UsageError(
                 f"--scale {args.scale}: {args.model} has a fixed input size; evaluate the .pt checkpoint, "
@@ -230,8 +235,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synthetic.add_argument("--kind", default="indoor", choices=("indoor", "street"))
     synthetic.add_argument("--count", type=int, default=100)
     synthetic.add_argument("--seed", type=int, default=1_000_000, help="first seed (training uses low seeds)")
-    synthetic.add_argument("--height", type=int, default=256)
-    synthetic.add_argument("--width", type=int, default=352)
+    synthetic.add_argument("--height", type=image_side, default=256)
+    synthetic.add_argument("--width", type=image_side, default=352)
 
 
 def describe_run(args: argparse.Namespace, dataset, result: dict, ground_truth: str) -> dict:

@@ -31,7 +31,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depth_estimation_ros.errors import UsageError, non_negative_int, positive_float, positive_int, run_guarded
+from depth_estimation_ros.errors import (
+    UsageError,
+    image_side,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_guarded,
+)
 from depth_estimation_ros.files import imwrite, write_text
 from training.datasets import DEPTH_ENCODINGS
 from training.datasets.synthetic import DEFAULT_FOV_DEG, DEPTH_RANGE, KINDS, render_scene
@@ -44,6 +51,21 @@ def fov(text: str) -> float:
     if value >= 180:
         raise argparse.ArgumentTypeError(f"expected a field of view below 180 degrees, got {text!r}")
     return value
+
+
+def namespace(text: str) -> str:
+    """A ROS 2 namespace (``camera`` and ``/camera/`` read as ``/camera``), checked by rclpy's own rule,
+    so a bag never carries topics no ROS node could subscribe to."""
+    from rclpy.exceptions import InvalidNamespaceException
+    from rclpy.validate_namespace import validate_namespace
+
+    name = "/" + text.strip("/")
+    try:
+        validate_namespace(name)
+    except InvalidNamespaceException as exc:
+        reason = str(exc).split(":", 1)[-1].rsplit(":", 1)[0].strip()  # "…: <reason>: '<name>' ^"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a ROS 2 namespace: {reason}") from None
+    return name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -68,8 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         default=0,
         help="seed of the first frame; frame i uses seed + i (--bag: the scene's seed)",
     )
-    parser.add_argument("--height", type=positive_int, default=256, help="image height (default: 256)")
-    parser.add_argument("--width", type=positive_int, default=352, help="image width (default: 352)")
+    parser.add_argument("--height", type=image_side, default=256, help="image height (default: 256)")
+    parser.add_argument("--width", type=image_side, default=352, help="image width (default: 352)")
     parser.add_argument("--fov", type=fov, default=None, help="horizontal field of view, degrees (default: per kind)")
     parser.add_argument(
         "--depth-encoding",
@@ -81,7 +103,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     bag.add_argument("--rate", type=positive_float, default=10.0, help="frame rate, Hz (default: 10)")
     bag.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="bag storage (default: mcap)")
     bag.add_argument("--frame-id", default="camera_optical_frame", help="header frame_id (default: %(default)s)")
-    bag.add_argument("--namespace", default="/camera", help="topic namespace (default: %(default)s)")
+    bag.add_argument("--namespace", type=namespace, default="/camera", help="topic namespace (default: %(default)s)")
     return parser
 
 
