@@ -11,9 +11,10 @@ SQLite 3) with rosbags, runs every image through :class:`~depth_estimation_ros.p
   (``/camera/image_raw/compressed`` → ``/camera/depth/...``).
 * Types: genuine ROS 2 sensor_msgs Image, CameraInfo and PointCloud2 (CDR), header stamp and
   frame_id of the input image, written at the input image's log time.
-* Pairing: each image gets the CameraInfo with its header stamp from anywhere in the bag (all
-  CameraInfo are indexed first); else, as in the node, the latest CameraInfo logged before it
-  (:class:`~depth_estimation_ros.pipeline.CameraInfoPairing`).
+* Pairing: by the node's own rule (:class:`~depth_estimation_ros.pipeline.CameraInfoPairing`), with
+  log time as the clock: each image gets the CameraInfo of its own stamp (within
+  ``camera_info_tolerance``) logged before it or at most ``camera_info_wait`` seconds after it;
+  never another frame's. An image without one is a bad frame, counted with the reason.
 * One odd frame never aborts a bag: any error while decoding or processing one frame (a
   :class:`~depth_estimation_ros.pipeline.BadFrame` or anything else) is counted with its reason,
   the first few logged, and the frame skipped.
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -52,7 +54,7 @@ from typing import Any
 
 from .errors import positive_float, positive_int, run_guarded, unit_float
 from .estimator import RESIZE_MODES, DepthEstimator
-from .files import refuse_overlap
+from .files import refuse_overlap, remove_stale
 from .messages import COLOUR_ENCODINGS, MessageTypes
 from .parameters import DEFAULTS, SCALE_ARGUMENTS, add_arguments, options_from
 from .pipeline import (
@@ -60,10 +62,13 @@ from .pipeline import (
     TOPICS,
     BadFrame,
     CameraInfoPairing,
+    Decision,
     DepthPipeline,
     SparseDepthPairing,
     stamp_of,
+    stamp_text,
 )
+from .validation import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +88,8 @@ STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # rosbag2 metadata version written (8: Iron's; numeric QoS, parsed by Humble too)
 DEFAULT_DISTRO = "humble"  # typestore when the bag does not name a known ROS 2 distribution
 LOGGED_BAD_FRAMES = 5  # bad frames logged with their reason; the rest are only counted
+# The node's pairing parameters, as command-line options of the same meaning (log time for the wait).
+PAIRING_ARGUMENTS = ("camera_info_tolerance", "camera_info_wait", "sparse_depth_max_age")
 
 
 def require_rosbags():
@@ -157,13 +164,14 @@ def refuse_existing(output: Path) -> None:
 def staged_output(output: str | Path) -> Iterator[Path]:
     """A path to write a bag folder at, renamed to ``output`` only when the block completes.
 
-    The bag is written inside a sibling ``<output>.partial-XXXX`` folder, which is removed in every
+    The bag is written inside a sibling ``<output>.partial-PID-XXXX`` folder, which is removed in every
     case; on an exception (Ctrl-C included) ``output`` is never created.
     """
     output = Path(output)
     refuse_existing(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
+    remove_stale(output.parent)  # what a killed run left; a live run's staging is kept
+    partial = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-{os.getpid()}-", dir=output.parent))
     try:
         staging = partial / output.name  # so the storage file is named after the output
         yield staging
@@ -364,19 +372,6 @@ def _sparse_depth_topic(reader, image_topic: str, wanted: str | None) -> str:
     return topic
 
 
-def _camera_info_index(reader, topic: str, store) -> dict[tuple[int, int], bytes]:
-    """Header stamp → raw CameraInfo (the last one of a stamp), over the whole bag; undecodable ones
-    are left out (the main pass counts them)."""
-    connections = [c for c in reader.connections if c.topic == topic]
-    index = {}
-    for connection, _, raw in _readable(reader.messages(connections=connections), []):
-        try:
-            index[stamp_of(store.deserialize_cdr(raw, connection.msgtype))] = bytes(raw)
-        except Exception:
-            continue
-    return index
-
-
 def _readable(messages, problems: list[str]):
     """The messages of a rosbags iterator until the storage fails; the failure goes to ``problems``."""
     count = 0
@@ -398,10 +393,6 @@ def _progress_bar(total: int, enabled: bool, description: str):
     return tqdm(total=total, unit="frame", desc=description, disable=not (enabled and sys.stderr.isatty()))
 
 
-def _stamp_text(stamp: tuple[int, int]) -> str:
-    return f"{stamp[0]}.{stamp[1]:09d}"
-
-
 def process_bag(
     estimator_or_model: DepthEstimator | str | Path,
     input: str | Path,
@@ -418,6 +409,8 @@ def process_bag(
     progress: bool = True,
     sparse_depth_topic: str | None = None,
     sparse_depth_max_age: float = DEFAULTS["sparse_depth_max_age"],
+    camera_info_tolerance: float = DEFAULTS["camera_info_tolerance"],
+    camera_info_wait: float = DEFAULTS["camera_info_wait"],
 ) -> dict[str, Any]:
     """Run the node's pipeline over a rosbag2 and write its outputs to a new rosbag2 ``output``.
 
@@ -436,11 +429,13 @@ def process_bag(
         sparse_depth_topic: sensor_msgs Image topic of sparse metric depth for a ``sparse_depth``
             anchor (default: the Image topic named ``sparse_depth`` in the image's namespace); paired
             with each image as the node pairs it: the nearest stamp within ``sparse_depth_max_age``
-            among those recorded before the image (one logged after its image serves the next).
+            among those logged before the image is paired with its CameraInfo.
+        camera_info_tolerance, camera_info_wait: the node's parameters of the same names; the wait
+            is measured in log time.
 
     Returns:
         A summary: ``frames`` processed, ``bad_frames`` and the first reasons, ``unpaired_frames``
-        (no CameraInfo with the image's stamp; the latest one was used), ``topics`` written with
+        (images no CameraInfo of their own came for; bad frames too), ``topics`` written with
         message counts, ``output_topics`` (relative → absolute), ``seconds`` and ``frames_per_second``.
     """
     rosbag2, _ = require_rosbags()
@@ -456,6 +451,8 @@ def process_bag(
     if unknown := sorted(set(options) - set(PIPELINE_OPTIONS)):
         raise ValueError(f"unknown pipeline options {unknown}; expected some of {list(PIPELINE_OPTIONS)}")
 
+    if (metadata := source / "metadata.yaml").exists() or metadata.is_symlink():
+        load_yaml(metadata, "bag metadata")  # bounded, duplicate keys refused, a FIFO never opened
     try:
         reader = rosbag2.Reader(source)
         reader.open()
@@ -480,8 +477,9 @@ def process_bag(
                 f"the bag already has output topics {clash} (was it processed before?); "
                 "use --no-copy-input or remap the input"
             )
-        index = _camera_info_index(reader, topics.camera_info, store)
-        summary = _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_input, progress)
+        sparse = SparseDepthPairing(max_age=topics.sparse_depth_max_age) if topics.sparse_depth else None
+        pairing = CameraInfoPairing(camera_info_tolerance, camera_info_wait, sparse=sparse)
+        summary = _run(reader, store, pipeline, topics, outputs, pairing, target, storage, copy_input, progress)
     finally:
         reader.close()
     seconds = time.perf_counter() - start
@@ -499,9 +497,10 @@ def process_bag(
     return summary
 
 
-def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_input, progress) -> dict[str, Any]:
+def _run(reader, store, pipeline, topics, outputs, pairing, target, storage, copy_input, progress) -> dict[str, Any]:
     """The processing loop, writing into a staged output folder, renamed only if the bag was read
-    whole and at least one frame was processed."""
+    whole and at least one frame was processed. Messages go to ``pairing`` in log-time order, with
+    their log time as its clock, as they reach the node; each image is processed when paired."""
     rosbag2, _ = require_rosbags()
     image_ids = {c.id for c in reader.connections if c.topic == topics.image}
     info_ids = {c.id for c in reader.connections if c.topic == topics.camera_info}
@@ -512,17 +511,36 @@ def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_
     unreadable: list[str] = []
     not_copied: list[str] = []
     notes_seen: set[str] = set()
-    pairing = CameraInfoPairing()
-    sparse = SparseDepthPairing(max_age=topics.sparse_depth_max_age)
     sparse_ids = {c.id for c in reader.connections if c.topic == topics.sparse_depth}
 
-    def skip(stamp_text: str, exc: Exception) -> None:
+    def skip(exc: Exception, where: str) -> None:
         nonlocal bad
         bad += 1
-        reason = f"{stamp_text}: {exc}" if isinstance(exc, BadFrame) else f"{stamp_text}: {type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, BadFrame) else f"{where}: {type(exc).__name__}: {exc}"  # BadFrame: named
         if len(reasons) < LOGGED_BAD_FRAMES:
             reasons.append(reason)
             log.warning("bad frame %s (skipped)", reason)
+
+    def handle(decision: Decision) -> None:
+        nonlocal frames, unpaired
+        image, stamp = decision.image, stamp_of(decision.image)
+        if decision.camera_info is None:
+            unpaired += 1
+            skip(BadFrame(decision.reason), "")
+            return
+        try:
+            result = pipeline.process(image, decision.camera_info, topics.compressed, sparse=decision.sparse)
+        except Exception as exc:  # one odd frame never aborts the bag
+            skip(exc, f"image {stamp_text(stamp)}")
+            return
+        for note in result.notes:
+            if note not in notes_seen:
+                notes_seen.add(note)
+                log.warning("image %s: %s", stamp_text(stamp), note)
+        for name, message in result.messages.items():  # at the image's log time (the tag)
+            writer.write(connections[name], decision.tag, store.serialize_cdr(message, OUTPUT_TYPES[name]))
+            counts[outputs[name]] += 1
+        frames += 1
 
     with staged_output(target) as staging, rosbag2.Writer(
         staging, version=BAG_VERSION, storage_plugin=storage_plugin(storage)
@@ -547,47 +565,32 @@ def _run(reader, store, pipeline, topics, outputs, index, target, storage, copy_
                 if (copied := copies.get(connection.id)) is not None:
                     writer.write(copied, timestamp, raw)
                     counts[connection.topic] += 1
+                now = timestamp * 1e-9
                 if connection.id in info_ids:
                     try:
-                        pairing.add(store.deserialize_cdr(raw, connection.msgtype))
+                        decisions = pairing.camera_info(store.deserialize_cdr(raw, connection.msgtype), now)
                     except Exception as exc:
                         bad_infos += 1
                         log.warning("undecodable CameraInfo at log time %d skipped: %s", timestamp, exc)
-                if connection.id in sparse_ids:
+                        decisions = pairing.expire(now)
+                elif connection.id in image_ids:
+                    bar.update(1)
                     try:
-                        sparse.add(store.deserialize_cdr(raw, connection.msgtype))
+                        decisions = pairing.image(store.deserialize_cdr(raw, connection.msgtype), now, tag=timestamp)
                     except Exception as exc:
-                        log.warning("undecodable sparse depth at log time %d skipped: %s", timestamp, exc)
-                if connection.id not in image_ids:
-                    continue
-                bar.update(1)
-                try:
-                    image = store.deserialize_cdr(raw, connection.msgtype)
-                except Exception as exc:
-                    skip(f"log time {timestamp}", exc)
-                    continue
-                stamp = stamp_of(image)
-                try:
-                    info = store.deserialize_cdr(index[stamp], CAMERA_INFO) if stamp in index else None
-                    if info is None:
-                        info, _ = pairing.match(image)
-                        if info is not None:
-                            unpaired += 1
-                            if unpaired == 1:
-                                log.warning("image %s has no CameraInfo of its stamp; using the latest before it "
-                                            "(%s)", _stamp_text(stamp), _stamp_text(stamp_of(info)))  # fmt: skip
-                    result = pipeline.process(image, info, topics.compressed, sparse=sparse.match(image))
-                except Exception as exc:  # one odd frame never aborts the bag
-                    skip(_stamp_text(stamp), exc)
-                    continue
-                for note in result.notes:
-                    if note not in notes_seen:
-                        notes_seen.add(note)
-                        log.warning("image %s: %s", _stamp_text(stamp), note)
-                for name, message in result.messages.items():
-                    writer.write(connections[name], timestamp, store.serialize_cdr(message, OUTPUT_TYPES[name]))
-                    counts[outputs[name]] += 1
-                frames += 1
+                        skip(exc, f"log time {timestamp}")
+                        decisions = pairing.expire(now)
+                else:
+                    if connection.id in sparse_ids:
+                        try:
+                            pairing.add_sparse(store.deserialize_cdr(raw, connection.msgtype))
+                        except Exception as exc:
+                            log.warning("undecodable sparse depth at log time %d skipped: %s", timestamp, exc)
+                    decisions = pairing.expire(now)
+                for decision in decisions:
+                    handle(decision)
+            for decision in pairing.close("arrived before the end of the bag"):
+                handle(decision)
         unreadable += [
             f"{c.topic}: read {read[c.id]} of the {c.msgcount} messages the bag lists"
             for c in reader.connections
@@ -659,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="depth at the camera's or the network's resolution (default: camera)")  # fmt: skip
     parser.add_argument("--min-confidence", type=unit_float, default=0.0, help="depth below this confidence → NaN")
     add_arguments(parser, SCALE_ARGUMENTS)
+    add_arguments(parser, PAIRING_ARGUMENTS)
     parser.add_argument("--sparse-depth-topic",
                         help="Image topic of sparse metric depth for --scale-source sparse_depth "
                              "(default: sparse_depth in the image's namespace)")  # fmt: skip
@@ -716,6 +720,7 @@ def _main(argv: list[str]) -> int:
         estimator_options=estimator_options,
         progress=not args.no_progress,
         sparse_depth_topic=args.sparse_depth_topic,
+        **options_from(args, PAIRING_ARGUMENTS),
     )
     _print_summary(summary)
     return 0

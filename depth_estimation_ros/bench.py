@@ -25,6 +25,7 @@ import torch
 from .backends import Backend, ModelInfo, open_backend
 from .backends.torch_backend import cpu_has_bf16
 from .camera import CameraModel
+from .errors import UsageError
 from .estimator import preprocess
 from .models import build_model, save_checkpoint
 from .models.complexity import count_macs
@@ -436,6 +437,14 @@ def write_section(document: Path, text: str, section: str = SECTION) -> None:
     write_text(document, new, overwrite=True)  # staged: an interrupted run never truncates the document
 
 
+def check_models(models: list[str] | None) -> None:
+    """Refuse labels that name no benchmarked model (a typo would otherwise bench nothing)."""
+    labels = [label for label, _, _ in MODELS]
+    unknown = [m for m in models or () if m not in labels]
+    if unknown:
+        raise UsageError(f"--models: unknown {', '.join(map(repr, unknown))}; expected labels from {', '.join(labels)}")
+
+
 def run(
     output: str | None = "docs/benchmarks.md",
     repeats: int = 5,
@@ -445,6 +454,7 @@ def run(
     open3d_python: str | None = None,
     checkpoint: str | None = None,
 ) -> str:
+    check_models(models)  # before anything is timed or written
     frames = bench_frames(max(repeats, 15), open3d_python)
     print(f"per-frame overhead {frames['overhead_ms']:.2f} ms ({frames['middleware']}), Open3D "
           f"{ms(frames['open3d_ms'], 2)} ms: ratio {ratio(frames['overhead_ms'], frames['open3d_ms'])}")  # fmt: skip

@@ -23,7 +23,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .errors import MAX_IMAGE_SIDE
 from .files import load_yaml_mapping
+from .validation import integer, numbers, shown, text
+
+MAX_DISTORTION = 14  # coefficients of OpenCV's largest model (rational + thin prism + tilted)
 
 
 def _matrix(values, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -66,14 +70,17 @@ class CameraModel:
     def __post_init__(self):
         for name in ("width", "height"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"camera {name} must be a positive integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 < value <= MAX_IMAGE_SIDE:
+                raise ValueError(f"camera {name} must be a positive integer up to {MAX_IMAGE_SIDE}, got {value!r}")
             object.__setattr__(self, name, int(value))
         K = _matrix(self.K, (3, 3), "K")
         P = np.hstack([K, np.zeros((3, 1))]) if self.P is None else _matrix(self.P, (3, 4), "P")
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "P", P)
-        object.__setattr__(self, "D", np.asarray(self.D, dtype=np.float64).ravel())
+        D = np.asarray(self.D, dtype=np.float64).ravel()
+        if D.size > MAX_DISTORTION or not np.isfinite(D).all():
+            raise ValueError(f"D must be at most {MAX_DISTORTION} finite numbers, got {D.tolist()}")
+        object.__setattr__(self, "D", D)
         object.__setattr__(self, "R", _matrix(self.R, (3, 3), "R"))
         for name, matrix in (("K", K), ("P", P)):
             fx, fy = matrix[0, 0], matrix[1, 1]
@@ -88,32 +95,53 @@ class CameraModel:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "camera info") -> CameraModel:
-        """From the ROS camera_calibration YAML layout (``image_width``, ``camera_matrix`` …)."""
+        """From the ROS camera_calibration YAML layout (``image_width``, ``camera_matrix`` …); each
+        field is type- and range-checked, errors name ``source`` and the field."""
+        for key in ("image_width", "image_height", "camera_matrix"):
+            if key not in data:
+                raise ValueError(f"{source}: missing {key!r} (expected ROS camera_calibration YAML)")
 
-        def matrix(key: str, required: bool = False):
-            entry = data[key] if required else data.get(key)
-            return entry["data"] if isinstance(entry, dict) else entry
+        def matrix(key: str, shape: tuple[int, int] | None) -> list[float] | None:
+            """A ``{rows, cols, data}`` entry (or a bare list) as a flat list of finite numbers;
+            ``shape`` None: any length up to MAX_DISTORTION (the distortion coefficients)."""
+            entry, where = data.get(key), f"{source}: {key}"
+            if entry is None:
+                return None
+            values, count = entry, None if shape is None else shape[0] * shape[1]
+            if isinstance(entry, dict):
+                values, where = entry.get("data"), f"{where}.data"
+                rows = integer(entry.get("rows", shape[0] if shape else 1), f"{source}: {key}.rows", 0)
+                cols = integer(entry.get("cols", shape[1] if shape else len(values or [])), f"{source}: {key}.cols", 0)
+                if shape is not None and (rows, cols) != shape:
+                    raise ValueError(f"{source}: {key}: expected {shape[0]} rows and {shape[1]} cols, got "
+                                     f"{rows}x{cols}")  # fmt: skip
+                count = rows * cols
+            if isinstance(values, list) and values and all(isinstance(row, list) for row in values):
+                values = [v for row in values for v in row]  # rows given as nested lists
+            return numbers(values, where, count, MAX_DISTORTION if shape is None else None)
 
+        if data["camera_matrix"] is None:
+            raise ValueError(f"{source}: camera_matrix: expected 9 numbers (3x3), got None")
+        distortion = data.get("distortion_model") or "plumb_bob"
         try:
             return cls(
-                width=data["image_width"],
-                height=data["image_height"],
-                K=matrix("camera_matrix", required=True),
-                P=matrix("projection_matrix"),
-                D=matrix("distortion_coefficients") or [],
-                distortion_model=data.get("distortion_model") or "plumb_bob",
-                R=matrix("rectification_matrix") if data.get("rectification_matrix") is not None else np.eye(3),
-                frame_id=data.get("frame_id", "") or "",
+                width=integer(data["image_width"], f"{source}: image_width", 1, MAX_IMAGE_SIDE),
+                height=integer(data["image_height"], f"{source}: image_height", 1, MAX_IMAGE_SIDE),
+                K=matrix("camera_matrix", (3, 3)),
+                P=matrix("projection_matrix", (3, 4)),
+                D=matrix("distortion_coefficients", None) or [],
+                distortion_model=text(distortion, f"{source}: distortion_model"),
+                R=matrix("rectification_matrix", (3, 3)) or np.eye(3),
+                frame_id=text(data.get("frame_id") or "", f"{source}: frame_id"),
             )
-        except KeyError as exc:
-            raise ValueError(f"{source}: missing {exc.args[0]!r} (expected ROS camera_calibration YAML)") from None
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{source}: {exc}") from None
+        except ValueError as exc:
+            message = str(exc)
+            raise ValueError(message if message.startswith(source) else f"{source}: {message}") from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> CameraModel:
         data = load_yaml_mapping(path, "camera info file (ROS camera_calibration YAML)")
-        return cls.from_dict(data, source=str(path))
+        return cls.from_dict(data, source=shown(path))
 
     def to_dict(self) -> dict:
         """The ROS camera_calibration YAML layout (round-trips through :meth:`from_dict`)."""

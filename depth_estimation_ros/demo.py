@@ -10,13 +10,21 @@
 4. Leave in ``demo_output/``: the input bag, the recorded output bag, the processes' logs, previews
    (input | predicted depth | ground truth, and a rendering of the point cloud) and ``metrics.json``
    against the ground truth.
+
+Everything is written into a staging folder beside the output (``demo_output.partial-XXXX``), which
+replaces the output (an earlier demo's) only when the demo succeeded, and is removed when it fails
+or is interrupted: a failed run leaves an earlier result as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -47,19 +55,48 @@ OUTPUT_TYPES = {
 }
 
 
-def prepare(output: Path, inputs: tuple[str | Path | None, ...] = ()) -> Path:
-    """An empty demo folder; an existing one is replaced only if an earlier demo made it, and never
-    when it holds (or lies inside) one of ``inputs`` (e.g. ``--model``)."""
+def _refuse_foreign(output: Path) -> None:
+    if (output.exists() or output.is_symlink()) and not (output / MARKER).is_file():
+        raise ValueError(f"{output} exists and was not made by the demo; choose another --output")
+
+
+@contextmanager
+def staged_demo(output: Path, inputs: tuple[str | Path | None, ...] = ()) -> Iterator[Path]:
+    """An empty staging folder that becomes ``output`` when the block completes and is removed
+    otherwise. An existing ``output`` is replaced only if an earlier demo made it, and never when it
+    holds (or lies inside) one of ``inputs`` (e.g. ``--model``)."""
     from .files import refuse_overlap
 
     refuse_overlap(output, [("input", path) for path in inputs])
-    if output.exists():
-        if not (output / MARKER).is_file():
-            raise ValueError(f"{output} exists and was not made by the demo; choose another --output")
-        shutil.rmtree(output)
-    output.mkdir(parents=True)
-    (output / MARKER).write_text("made by depth-estimation demo\n")
-    return output
+    _refuse_foreign(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
+    try:
+        (staging / MARKER).write_text("made by depth-estimation demo\n")
+        yield staging
+        _refuse_foreign(output)  # it may have appeared meanwhile
+        old = None
+        if output.exists():  # an earlier demo's: renamed aside, so the new one takes its name at once
+            old = Path(tempfile.mkdtemp(prefix=f"{output.name}.old-", dir=output.parent))
+            os.replace(output, old)
+        try:
+            staging.rename(output)
+        except OSError:
+            if old is not None:
+                os.replace(old, output)
+            raise
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when the demo succeeded
+
+
+def check_model(model: str) -> None:
+    """Refuse a model the node could not find before anything is started (the node finds the rest)."""
+    if not Path(model).exists():
+        from .models.transformers_depth import resolve
+
+        resolve(model)  # a Hub id in the local cache passes; otherwise the error says what was expected
 
 
 def train_model(folder: Path, epochs: int, frames: int) -> Path:
@@ -96,33 +133,30 @@ def run_graph(folder: Path, input_bag: Path, output_bag: Path, model: str, *para
     into ``output_bag``.
 
     Returns the recorder's message counts and the node's last diagnostics values."""
-    from .graph import depth_node, isolated_env, python_module
+    from .graph import ChildExited, Graph
     from .recorder import READY
 
-    env = isolated_env()
     topics = [f"{NAMESPACE}/{t}:{m}" for t, m in OUTPUT_TYPES.items()] + [
         "/diagnostics:diagnostic_msgs/msg/DiagnosticArray"
     ]
-    recorder = python_module(env, folder / "recorder.log", "depth_estimation_ros.recorder", str(output_bag),
-                             "--topics", *topics, "--idle", "3", "--timeout", "240")  # fmt: skip
-    node = depth_node(env, folder / "node.log", "-r", f"__ns:={NAMESPACE}", "-r", "image:=image_raw",
-                      "-p", f"model:={model}", "-p", "use_sim_time:=true",
-                      # The player publishes reliably (as ros2 bag play does). Said up front, the node
-                      # needs no switch from its auto QoS, and no frame falls in between.
-                      "-p", "input_reliability:=reliable", *parameters)  # fmt: skip
-    try:
-        recorder.wait_for_line(READY, timeout=120)  # the node is active and every output is matched
-        player = python_module(env, folder / "player.log", "depth_estimation_ros.player", str(input_bag),
-                               "--wait-for", f"{NAMESPACE}/image_raw", f"{NAMESPACE}/camera_info")  # fmt: skip
-        if player.wait(240) != 0:
-            raise RuntimeError(f"the bag player failed:\n{player.output}")
-        if recorder.wait(240) != 0:
-            raise RuntimeError(f"the recorder failed:\n{recorder.output}")
-    finally:
-        status = node.stop()
-        recorder.stop()
+    # Every wait below watches all three processes: a node that cannot start fails the demo at once,
+    # with its own error line, and leaving the block stops whatever still runs.
+    with Graph(folder) as graph:
+        recorder = graph.module("depth_estimation_ros.recorder", str(output_bag), "--topics", *topics,
+                                "--idle", "3", "--timeout", "240")  # fmt: skip
+        node = graph.depth_node("-r", f"__ns:={NAMESPACE}", "-r", "image:=image_raw",
+                                "-p", f"model:={model}", "-p", "use_sim_time:=true",
+                                # The player publishes reliably (as ros2 bag play does). Said up front, the
+                                # node needs no switch from its auto QoS, and no frame falls in between.
+                                "-p", "input_reliability:=reliable", *parameters)  # fmt: skip
+        graph.wait_for_line(recorder, READY, timeout=120)  # the node is active and every output is matched
+        player = graph.module("depth_estimation_ros.player", str(input_bag),
+                              "--wait-for", f"{NAMESPACE}/image_raw", f"{NAMESPACE}/camera_info")  # fmt: skip
+        graph.wait(player, 240)
+        graph.wait(recorder, 240)
+        status = graph.stop(node)
     if status != 0:
-        raise RuntimeError(f"depth_node exited with status {status}:\n{node.output}")
+        raise ChildExited(node.describe(" when stopped"), node.output)
     return {"node_exit_status": status, "logs": [p.name for p in sorted(folder.glob("*.log"))]}
 
 
@@ -180,47 +214,56 @@ def run(
     from .metrics import average_metrics
 
     start = time.perf_counter()
-    folder = prepare(Path(output), (model, SHIPPED_MODEL))
-    input_bag = folder / "input_bag"
-    print(f"[1/4] writing a synthetic camera sequence ({frames} frames, {width}x{height}) to {input_bag}")
-    # With sparse_depth, a LiDAR-like sensor: 2 % of a half-resolution grid, registered to the camera.
-    sparse = (
-        {"sparse_fraction": 0.02, "sparse_size": (height // 2, width // 2)} if scale_source == "sparse_depth" else {}
-    )
-    write_synthetic_bag(input_bag, frames=frames, kind="indoor", height=height, width=width, seed=SCENE_SEED,
-                        **sparse)  # fmt: skip
-    if model is None and (train or not SHIPPED_MODEL.is_file()):
-        print(f"[2/4] training a small ACAN on {train_frames} other generated rooms for {epochs} epochs (CPU)")
-        model = str(train_model(folder / "model", epochs, train_frames))
-    else:
-        model = str(model or SHIPPED_MODEL)
-        print(f"[2/4] using the model {model}")
-    trained = time.perf_counter()
-    output_bag = folder / "output_bag"
-    print(f"[3/4] playing the sequence into depth_node in a ROS 2 graph, recording its outputs to {output_bag}")
-    graph = run_graph(folder, input_bag, output_bag, model, "-p", f"scale_source:={scale_source}")
-    print("[4/4] previews and metrics against the ground-truth depth topic")
-    # The floor any model must beat: the best constant depth for generated rooms (their median).
-    constant = median_depth(SyntheticDataset(**TRAINING["data"]["train"]), limit=100)
-    rows, baseline, files = previews(folder, read_frames(input_bag, output_bag), NAMESPACE, constant)
-    if not rows:
-        raise RuntimeError(f"the node published no depth image; see {folder / 'node.log'}")
-    average, floor = average_metrics(rows), average_metrics(baseline)
-    report = {
-        "model": model,
-        "scale_source": scale_source,
-        "frames": frames,
-        "frames_published": len(rows),
-        "metrics": average,
-        "constant_baseline": {"depth_m": constant, "metrics": floor},
-        "per_frame": rows,
-        "graph": graph,
-        "seconds": {"total": time.perf_counter() - start, "model": trained - start},
-    }
-    write_text(folder / "metrics.json", json.dumps(report, indent=2, default=str))
-    for label, m in (("model", average), (f"constant {constant:.2f} m", floor)):
-        print(f"{label:>16s} vs ground truth over {m['count']} frames: δ1 {m['d1']:.3f}, AbsRel {m['abs_rel']:.3f}, "
-              f"RMSE {m['rmse']:.3f} m")  # fmt: skip
-    print(f"wrote {folder}/: input_bag/, output_bag/, {', '.join(f.name for f in files)}, metrics.json, *.log "
+    if model is not None:
+        check_model(model)
+    final = Path(output)
+    with staged_demo(final, (model, SHIPPED_MODEL)) as folder:  # becomes ``final`` at the end of the block
+        input_bag = folder / "input_bag"
+        print(f"[1/4] writing a synthetic camera sequence ({frames} frames, {width}x{height}) to "
+              f"{final / input_bag.name}")  # fmt: skip
+        # With sparse_depth, a LiDAR-like sensor: 2 % of a half-resolution grid, registered to the camera.
+        sparse = {}
+        if scale_source == "sparse_depth":
+            sparse = {"sparse_fraction": 0.02, "sparse_size": (height // 2, width // 2)}
+        write_synthetic_bag(input_bag, frames=frames, kind="indoor", height=height, width=width, seed=SCENE_SEED,
+                            **sparse)  # fmt: skip
+        if model is None and (train or not SHIPPED_MODEL.is_file()):
+            print(f"[2/4] training a small ACAN on {train_frames} other generated rooms for {epochs} epochs (CPU)")
+            model = str(train_model(folder / "model", epochs, train_frames))
+            shown = str(final / "model" / Path(model).name)  # where it will be once the demo is done
+        else:
+            model = shown = str(model or SHIPPED_MODEL)
+            print(f"[2/4] using the model {model}")
+        trained = time.perf_counter()
+        output_bag = folder / "output_bag"
+        print(f"[3/4] playing the sequence into depth_node in a ROS 2 graph, recording its outputs to "
+              f"{final / output_bag.name}")  # fmt: skip
+        graph = run_graph(folder, input_bag, output_bag, model, "-p", f"scale_source:={scale_source}")
+        print("[4/4] previews and metrics against the ground-truth depth topic")
+        # The floor any model must beat: the best constant depth for generated rooms (their median).
+        constant = median_depth(SyntheticDataset(**TRAINING["data"]["train"]), limit=100)
+        rows, baseline, files = previews(folder, read_frames(input_bag, output_bag), NAMESPACE, constant)
+        if not rows:
+            from .graph import last_error_line
+
+            last = last_error_line((folder / "node.log").read_text())
+            raise RuntimeError(f"the node published no depth image; its last line: {last}")
+        average, floor = average_metrics(rows), average_metrics(baseline)
+        report = {
+            "model": shown,
+            "scale_source": scale_source,
+            "frames": frames,
+            "frames_published": len(rows),
+            "metrics": average,
+            "constant_baseline": {"depth_m": constant, "metrics": floor},
+            "per_frame": rows,
+            "graph": graph,
+            "seconds": {"total": time.perf_counter() - start, "model": trained - start},
+        }
+        write_text(folder / "metrics.json", json.dumps(report, indent=2, default=str))
+        for label, m in (("model", average), (f"constant {constant:.2f} m", floor)):
+            print(f"{label:>16s} vs ground truth over {m['count']} frames: δ1 {m['d1']:.3f}, "
+                  f"AbsRel {m['abs_rel']:.3f}, RMSE {m['rmse']:.3f} m")  # fmt: skip
+    print(f"wrote {final}/: input_bag/, output_bag/, {', '.join(f.name for f in files)}, metrics.json, *.log "
           f"({report['seconds']['total']:.0f} s)")  # fmt: skip
     return report

@@ -32,6 +32,56 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+_deferring = False
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGINT/SIGTERM while the block runs; re-raise the one that arrived once it has ended.
+
+    A signal raised inside a C++ writer (``torch.save``, ``onnx.save``, the ORT quantiser) comes out
+    as an internal ``RuntimeError``; deferred, it unwinds the command cleanly right after the write,
+    whose ``finally`` then removes the temporary. The delay is bounded by the one write (a large ONNX
+    export may take a minute). Outside the main thread, or nested, signals are left alone."""
+    global _deferring
+    if _deferring:
+        yield
+        return
+    arrived: list[int] = []
+    previous = {}
+
+    def hold(signum, frame):
+        if signum == signal.SIGINT and signum in arrived:  # Ctrl-C twice: the user will not wait
+            raise KeyboardInterrupt()
+        arrived.append(signum)
+
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, hold)
+    except ValueError:  # not the main thread
+        previous.clear()
+    _deferring = bool(previous)
+    try:
+        yield
+    finally:
+        _deferring = False
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        if arrived:
+            raise Terminated() if signal.SIGTERM in arrived else KeyboardInterrupt()
+
+
+def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt a library wrapped into its own error (torch does), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
     """(debug?, argv without ``--debug``)."""
     rest = [a for a in argv if a != DEBUG_FLAG]
@@ -45,7 +95,13 @@ def run_guarded(prog: str, command: Callable[[list[str]], int], argv: list[str] 
     with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
         previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        return command(argv)
+        try:
+            return command(argv)
+        except Exception as exc:  # a wrapped Ctrl-C/SIGTERM is still one, not an error
+            interrupt = _interrupt_in(exc)
+            if interrupt is None:
+                raise
+            raise interrupt from None
     except Terminated:
         print(f"{prog}: terminated; output staged so far was removed", file=sys.stderr)
         return 128 + signal.SIGTERM

@@ -9,7 +9,7 @@ a hard link, which fails if the name appeared meanwhile.
 
 from __future__ import annotations
 
-import math
+import contextlib
 import os
 import re
 import shutil
@@ -18,64 +18,23 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-
-
-class _Loader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that also reads ``1e-4`` as a number (YAML 1.1 insists on ``1.0e-4``)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
-        |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""",
-        re.X,
-    ),
-    list("-+0123456789."),
-)
-
-
-def parse_yaml(text: str):
-    """YAML text to plain data (``safe_load`` semantics, exponent numbers are numbers)."""
-    return yaml.load(text, Loader=_Loader)
-
+from .errors import signals_deferred
+from .validation import load_yaml, read_image, shown
+from .validation import non_finite as non_finite  # re-exported: training reads them from here
+from .validation import parse_yaml as parse_yaml
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def load_yaml_mapping(path: str | os.PathLike, what: str) -> dict:
-    """A YAML file that must hold a mapping, read with a safe loader (no arbitrary objects)."""
-    path = Path(path)
-    try:
-        data = parse_yaml(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what} not found: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{what} {path} is a folder, expected a YAML file") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text file ({what} expected)") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    """A YAML file that must hold a mapping of names, read by :func:`validation.load_yaml` (safe
+    loading, bounded size, nesting and aliases, no duplicate keys)."""
+    data = load_yaml(path, what)
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping ({what}), got {type(data).__name__}")
+        raise ValueError(f"{shown(path)}: expected a mapping ({what}), got {type(data).__name__}")
     return data
-
-
-def non_finite(value, where: str = "") -> list[str]:
-    """Paths (``a.b[2]``) of NaN or infinite floats in nested dicts and lists."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return [where or "value"]
-    if isinstance(value, dict):
-        return [p for k, v in value.items() for p in non_finite(v, f"{where}.{k}" if where else str(k))]
-    if isinstance(value, list | tuple):
-        return [p for i, v in enumerate(value) for p in non_finite(v, f"{where}[{i}]")]
-    return []
 
 
 # --------------------------------------------------------------------------- writing
@@ -99,6 +58,42 @@ def refuse_existing(path: str | os.PathLike, what: str = "output", hint: str = "
         raise FileExistsError(f"{what} {path} exists already; not overwriting it ({hint})")
 
 
+# ``.NAME.PID-XXXX.partial[.SUFFIX]`` (files, staging folders) and ``OUT.partial-PID-XXXX`` (bags)
+PARTIAL = re.compile(r"\.(?P<pid>\d+)-[^.]+\.partial|\.partial-(?P<bag>\d+)-")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries a killed run left in ``folder`` (``.NAME.PID-XXXX.partial...``, files or
+    folders) whose process is gone; a live run's, a concurrent one's included, are kept."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in Path(folder).iterdir():
+            match = PARTIAL.search(entry.name)
+            if match is None or pid_alive(int(match["pid"] or match["bag"])):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
+
+
+def partial_prefix(name: str) -> str:
+    """Temporary-name prefix carrying this process's pid, so a later run knows when it is stale."""
+    return f".{name}.{os.getpid()}-"
+
+
 @contextmanager
 def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> Iterator[dict[Path, Path]]:
     """Final path → a fresh temporary beside it (same suffix, so writers pick the same format);
@@ -112,11 +107,15 @@ def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) ->
             if not overwrite:
                 refuse_existing(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+            remove_stale(path.parent)
+            fd, name = tempfile.mkstemp(
+                prefix=partial_prefix(path.stem), suffix=f".partial{path.suffix}", dir=path.parent
+            )
             os.close(fd)
             staged[path] = Path(name)
         try:
-            yield staged
+            with signals_deferred():  # never inside a C++ writer; raised after the write, then cleaned
+                yield staged
         except OSError as exc:  # say where, and say when the device is full (numpy's short writes do not)
             folder = paths[0].parent
             full = shutil.disk_usage(folder).free == 0 and "No space left" not in str(exc)
@@ -201,17 +200,15 @@ def refuse_overlap(output: str | os.PathLike, inputs: Iterable[tuple[str, str | 
 
 
 def folder_frames(directory: str | os.PathLike, limit: int) -> Iterator:
-    """(H, W, 3) uint8 RGB frames from the images of a folder (sorted by name)."""
+    """(H, W, 3) uint8 RGB frames from the images of a folder (sorted by name), each checked as
+    every input image is (a regular file, a bounded size; never a FIFO opened)."""
     import cv2
 
     directory = Path(directory)
     if not directory.is_dir():
-        raise ValueError(f"calibration folder not found: {directory}")
+        raise ValueError(f"calibration folder not found: {shown(directory)}")
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
     if not files:
-        raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
+        raise ValueError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {shown(directory)}")
     for file in files:
-        bgr = cv2.imread(str(file), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ValueError(f"cannot read calibration image {file}")
-        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        yield cv2.cvtColor(read_image(file, "calibration image"), cv2.COLOR_BGR2RGB)

@@ -285,18 +285,22 @@ def camera_from_info(msg) -> CameraModel:
     the full sensor; the image is the ROI, then binned): crop at the ROI, then an exact area
     downscale by 1/binning (pixel-centre convention, ``c' = (c + 0.5)/b − 0.5``; image_geometry
     uses ``c/b``, a quarter pixel away for b = 2). An all-zero P (uncalibrated projection) falls
-    back to ``[K | 0]``.
+    back to ``[K | 0]``. Every number must be finite and the focal lengths of K and P positive:
+    a ValueError says which one is not.
     """
     frame_id = msg.header.frame_id
     where = f"CameraInfo (frame_id {frame_id!r})"
     p = np.asarray(msg.p, dtype=np.float64)
+    d = np.asarray(msg.d, dtype=np.float64)
+    if not np.isfinite(d).all():  # CameraModel checks K, P and R; D would be republished as it is
+        raise ValueError(f"{where}: D must be finite, got {d.tolist()}")
     try:
         camera = CameraModel(
             width=int(msg.width),
             height=int(msg.height),
             K=np.asarray(msg.k, dtype=np.float64),
             P=None if p.size == 12 and not p.any() else p,
-            D=np.asarray(msg.d, dtype=np.float64),
+            D=d,
             distortion_model=msg.distortion_model or "plumb_bob",
             R=np.asarray(msg.r, dtype=np.float64),
             frame_id=frame_id,

@@ -8,13 +8,15 @@
 * activate: subscriptions (``image`` or ``image/compressed``, ``camera_info``), publishers
   (``depth/image``, ``depth/camera_info``, ``depth/points``, ``depth/confidence``, optionally
   ``depth/image_raw``), the inference thread and the ``/diagnostics`` timer;
-* deactivate / cleanup undo them (cleanup also forgets every CameraInfo).
+* deactivate / cleanup undo them (and forget every CameraInfo and waiting image).
 
 Topic names are relative: a namespace or remapping moves them, and ``image/compressed`` follows
-``image`` (image_transport's convention). The subscription callback only pairs the image with its
-CameraInfo and drops it into a one-slot handoff; inference runs in a worker thread, so the executor
-never blocks and output is never older than one frame. Outputs carry the input image's stamp and
-frame_id. A frame that fails for any reason is logged (throttled), counted and skipped.
+``image`` (image_transport's convention). The subscription callbacks only pair each image with the
+CameraInfo of its own stamp (:class:`.pipeline.CameraInfoPairing`, the bag tool's rule too: an image
+that arrives first waits ``camera_info_wait`` seconds for it) and drop the pair into a one-slot
+handoff; inference runs in a worker thread, so the executor never blocks and output is never older
+than one frame. Outputs carry the input image's stamp and frame_id. A frame that fails for any
+reason (its CameraInfo never came, is invalid, ...) is logged (throttled), counted and skipped.
 
 Parameters marked live in :mod:`.parameters` take effect from the next frame; changing another one
 while configured is refused with the reason. SIGINT and SIGTERM end the process with status 0.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import OrderedDict
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -46,8 +49,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from .estimator import DepthEstimator
 from .messages import MessageTypes
-from .parameters import ANCHOR_OPTIONS, BY_NAME, LIVE, PARAMETERS, check, validate
-from .pipeline import PIPELINE_OPTIONS, CameraInfoPairing, DepthPipeline, SparseDepthPairing
+from .parameters import ANCHOR_OPTIONS, BY_NAME, LIVE, PARAMETERS, RETIRED, check, validate
+from .pipeline import PIPELINE_OPTIONS, CameraInfoPairing, DepthPipeline, SparseDepthPairing, stamp_of
 from .worker import FrameWorker
 
 MESSAGE_TYPES = {
@@ -58,6 +61,7 @@ MESSAGE_TYPES = {
     "depth/confidence": Image,
 }
 LOG_THROTTLE_S = 5.0
+EXPIRY_PERIOD_S = 0.05  # how often waits for a CameraInfo are ended when no message arrives to do it
 ROS_TYPES = {
     bool: ParameterType.PARAMETER_BOOL,
     int: ParameterType.PARAMETER_INTEGER,
@@ -89,15 +93,18 @@ class DepthNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         for p in PARAMETERS:
             self.declare_parameter(p.name, p.default, descriptor(p))
+        self.params: dict = {}
+        self.estimator: DepthEstimator | None = None
         self.guard_change_state_service()
         self.add_on_set_parameters_callback(self.on_set_parameters)
         self.add_post_set_parameters_callback(self.on_parameters_set)
+        for name, why in RETIRED.items():  # declared so that a parameter file still setting one is refused
+            self.declare_parameter(name, None, ParameterDescriptor(dynamic_typing=True, description=f"removed: {why}"))
         self.types = MessageTypes.from_rclpy()
-        self.params: dict = {}
-        self.estimator: DepthEstimator | None = None
         self.worker: FrameWorker | None = None
         self.pairing = CameraInfoPairing()
-        self.sparse = SparseDepthPairing()
+        self.sparse_lock = threading.Lock()
+        self.chosen_sparse: OrderedDict = OrderedDict()  # (stamp, frame_id) → the sparse depth paired with it
         self.subscriptions_: list = []
         self.input_reliability = ""
         self.publishers_: dict = {}
@@ -106,7 +113,7 @@ class DepthNode(LifecycleNode):
         self.diagnostics_timer = None
         self.activated_at = 0.0
         self.qos_problems: list[str] = []
-        self.unpaired = None  # (image, why) waiting for its CameraInfo
+        self.expiry_timer = None
 
     def guard_change_state_service(self) -> None:
         """Answer an invalid transition request with success=False. rclpy's own handler raises out of
@@ -135,7 +142,11 @@ class DepthNode(LifecycleNode):
     def on_set_parameters(self, parameters) -> SetParametersResult:
         """Refuse a bad value, or a configure-time parameter while configured (with the reason)."""
         try:
-            for parameter in (p for p in parameters if p.name in BY_NAME):  # not rclpy's own (use_sim_time…)
+            for parameter in parameters:
+                if parameter.name in RETIRED and parameter.value is not None:
+                    check(parameter.name, parameter.value)  # refused, saying what replaces it
+                if parameter.name not in BY_NAME:  # rclpy's own (use_sim_time…)
+                    continue
                 check(parameter.name, parameter.value)
                 if self.configured and parameter.name not in LIVE and parameter.value != self.params[parameter.name]:
                     raise ValueError(
@@ -162,8 +173,9 @@ class DepthNode(LifecycleNode):
         pipeline.points_max_range = p["points_max_range"] or None
         pipeline.publish_confidence = p["publish_confidence"] and self.estimator.info.has_confidence
         self.estimator.min_confidence = p["min_confidence"]
-        self.pairing.max_age = p["camera_info_max_age"]
-        self.sparse.max_age = p["sparse_depth_max_age"]
+        self.pairing.tolerance, self.pairing.wait = p["camera_info_tolerance"], p["camera_info_wait"]
+        if self.pairing.sparse is not None:
+            self.pairing.sparse.max_age = p["sparse_depth_max_age"]
         if self.publishers_:  # active: the set of published topics follows the pipeline's
             self.sync_publishers()
 
@@ -195,12 +207,10 @@ class DepthNode(LifecycleNode):
         # The node keeps no message after publish() returns (rclpy serialises it there), so the
         # next frame may be written into the same buffers.
         pipeline = DepthPipeline(estimator, self.types, reuse_buffers=True)
-        self.sparse = SparseDepthPairing(max_age=p["sparse_depth_max_age"])
-        sparse_for = self.sparse.match if p["scale_source"] == "sparse_depth" else None
-        self.worker = FrameWorker(
-            pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"], sparse_for=sparse_for
-        )
-        self.pairing = CameraInfoPairing()
+        sparse = p["scale_source"] == "sparse_depth"
+        self.worker = FrameWorker(pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"],
+                                  sparse_for=self.take_sparse if sparse else None)  # fmt: skip
+        self.pairing = CameraInfoPairing(sparse=SparseDepthPairing() if sparse else None)
         self.apply_live_parameters()
         self.get_logger().info(
             f"loaded {p['model']} ({estimator.info.name}: {estimator.card.describe()}) on "
@@ -220,9 +230,9 @@ class DepthNode(LifecycleNode):
         self.subscribe()
         # Steady time, not the node's clock: with use_sim_time a paused or finished bag must not
         # silence the health report.
-        self.diagnostics_timer = self.create_timer(
-            p["diagnostics_period"], self.on_diagnostics_timer, clock=Clock(clock_type=ClockType.STEADY_TIME)
-        )
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.diagnostics_timer = self.create_timer(p["diagnostics_period"], self.on_diagnostics_timer, clock=steady)
+        self.expiry_timer = self.create_timer(EXPIRY_PERIOD_S, self.on_expiry_timer, clock=steady)
         self.get_logger().info(
             f"active: {self.image_topic} ({self.input_reliability} QoS) + {self.resolve_topic_name('camera_info')} "
             f"-> {', '.join(self.resolve_topic_name(t) for t in self.worker.pipeline.topics)}"
@@ -236,8 +246,7 @@ class DepthNode(LifecycleNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.teardown()
         self.estimator = self.worker = None
-        self.pairing = CameraInfoPairing()  # never describe a later camera with this one's intrinsics
-        self.sparse = SparseDepthPairing()
+        self.pairing = CameraInfoPairing()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -254,9 +263,13 @@ class DepthNode(LifecycleNode):
         self.unsubscribe()
         if self.worker is not None:
             self.worker.stop()
-        if self.diagnostics_timer is not None:
-            self.destroy_timer(self.diagnostics_timer)
-            self.diagnostics_timer = None
+        for timer in (self.diagnostics_timer, self.expiry_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self.diagnostics_timer = self.expiry_timer = None
+        self.pairing.clear()  # a later camera is never described with this one's intrinsics
+        with self.sparse_lock:
+            self.chosen_sparse.clear()
         with self.publish_lock:
             for publisher in [*self.publishers_.values(), *([self.diagnostics_pub] if self.diagnostics_pub else [])]:
                 self.destroy_publisher(publisher)
@@ -288,14 +301,15 @@ class DepthNode(LifecycleNode):
         in_qos = qos(self.input_reliability, p["input_depth"])
         events = SubscriptionEventCallbacks(incompatible_qos=self.on_incompatible_qos, message_lost=self.on_lost)
         image_type = CompressedImage if p["use_compressed"] else Image
-        self.unpaired = None
         self.subscriptions_ = [
             self.create_subscription(image_type, self.image_topic, self.on_image, in_qos, event_callbacks=events),
             self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, in_qos),
         ]
         if p["scale_source"] == "sparse_depth":  # best effort is compatible with any publisher
             sparse_qos = qos("best_effort", 5)
-            self.subscriptions_.append(self.create_subscription(Image, "sparse_depth", self.sparse.add, sparse_qos))
+            self.subscriptions_.append(
+                self.create_subscription(Image, "sparse_depth", self.pairing.add_sparse, sparse_qos)
+            )
 
     def unsubscribe(self) -> None:
         for subscription in self.subscriptions_:
@@ -313,31 +327,33 @@ class DepthNode(LifecycleNode):
     # -- frames
 
     def on_image(self, msg) -> None:
-        # Drivers often publish the CameraInfo just after its image: one image without a CameraInfo
-        # is held for it. An image still held when the next one arrives had none: it is skipped.
-        if self.unpaired is not None:
-            self.skip_unpaired()
-        info, note = self.pairing.match(msg)
-        if info is not None:
-            self.worker.offer(msg, info)
-        else:
-            self.worker.stats.on_received()
-            self.unpaired = (msg, note)
+        self.worker.stats.on_received()
+        self.dispatch(self.pairing.image(msg, time.monotonic()))
 
     def on_camera_info(self, info) -> None:
-        self.pairing.add(info)
-        if self.unpaired is not None:
-            image, _ = self.unpaired
-            info, _ = self.pairing.match(image)
-            if info is not None:
-                self.unpaired = None
-                self.worker.slot.put((image, info))  # already counted as received
+        self.dispatch(self.pairing.camera_info(info, time.monotonic()))
 
-    def skip_unpaired(self) -> None:
-        _, note = self.unpaired
-        self.unpaired = None
-        self.worker.stats.on_bad_frame("no CameraInfo", note)
-        self.log_bad_frame(note)
+    def on_expiry_timer(self) -> None:
+        self.dispatch(self.pairing.expire(time.monotonic()))
+
+    def dispatch(self, decisions) -> None:
+        """Paired images to the inference thread (the newest wins the slot); the others are bad frames."""
+        for decision in decisions:
+            if decision.camera_info is None:
+                self.worker.stats.on_bad_frame("no CameraInfo", decision.reason)
+                self.log_bad_frame(decision.reason)
+                continue
+            if self.worker.sparse_for is not None:
+                with self.sparse_lock:
+                    self.chosen_sparse[_key(decision.image)] = decision.sparse
+                    while len(self.chosen_sparse) > 4:  # those of images the slot dropped
+                        self.chosen_sparse.popitem(last=False)
+            self.worker.slot.put((decision.image, decision.camera_info))
+
+    def take_sparse(self, image):
+        """The inference thread's: the sparse depth chosen when ``image`` was paired (or None)."""
+        with self.sparse_lock:
+            return self.chosen_sparse.pop(_key(image), None)
 
     def publish_output(self, output) -> None:
         for note in output.notes:
@@ -364,6 +380,7 @@ class DepthNode(LifecycleNode):
         stats = self.worker.stats
         values = {
             **stats.summary(self.worker.slot.dropped),
+            "images waiting for their CameraInfo": str(len(self.pairing.waiting)),
             "input topic": self.image_topic,
             "input QoS": self.input_reliability,
             "backend": self.estimator.backend.describe(),
@@ -397,6 +414,10 @@ class DepthNode(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         return array
+
+
+def _key(image) -> tuple:
+    return *stamp_of(image), image.header.frame_id
 
 
 def start(node: DepthNode) -> bool:

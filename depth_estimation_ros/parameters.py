@@ -112,11 +112,21 @@ PARAMETERS: tuple[Parameter, ...] = (
         "publish_confidence", True, "Publish depth/confidence (32FC1, [0, 1]) when the model has one.", live=True
     ),
     Parameter(
-        "camera_info_max_age",
-        1.0,
-        "Seconds a CameraInfo older than the image (by stamp) may still describe it; 0 = same stamp only.",
+        "camera_info_tolerance",
+        0.0,
+        "Seconds an image's stamp and its CameraInfo's may differ (0 = the same stamp); keep it below half the "
+        "frame interval, or an image may take a neighbouring frame's CameraInfo.",
         minimum=0.0,
         maximum=3600.0,
+        live=True,
+    ),
+    Parameter(
+        "camera_info_wait",
+        0.1,
+        "Seconds an image waits for its own CameraInfo (by arrival; the bag tool: by log time) before it is "
+        "skipped as a bad frame.",
+        minimum=0.0,
+        maximum=10.0,
         live=True,
     ),
     Parameter(
@@ -203,6 +213,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", minimum=0.1, maximum=60.0),
 )
+# Parameters that were removed, with what replaces them: a parameter file or `ros2 param set` that
+# still sets one is refused with this, never silently ignored.
+RETIRED = {
+    "camera_info_max_age": "an image now takes only the CameraInfo of its own stamp, and camera_info_tolerance "
+    "(default 0: the same stamp) and camera_info_wait replace it; delete it from the parameter file",
+}
 BY_NAME = {p.name: p for p in PARAMETERS}
 DEFAULTS = {p.name: p.default for p in PARAMETERS}
 LIVE = frozenset(p.name for p in PARAMETERS if p.live)
@@ -210,6 +226,8 @@ LIVE = frozenset(p.name for p in PARAMETERS if p.live)
 
 def check(name: str, value: Any) -> Any:
     """One parameter's value, checked (ints are accepted for floats); raises ValueError naming it."""
+    if name in RETIRED:
+        raise ValueError(f"parameter {name} was removed: {RETIRED[name]}")
     p = BY_NAME.get(name)
     if p is None:
         raise ValueError(f"unknown parameter {name!r}; expected one of {sorted(DEFAULTS)}")

@@ -4,14 +4,16 @@
 node's outputs: ``depth/image`` (32FC1 m, NaN invalid), ``depth/image_raw`` (16UC1 mm),
 ``depth/camera_info`` (describing the depth image exactly), ``depth/points`` (organised
 PointCloud2) and ``depth/confidence``, each with the input image's stamp and frame_id. A bad frame
-raises :class:`BadFrame` with the reason; the caller logs it and goes on.
+raises :class:`BadFrame` with the reason, which names the image's stamp; the caller logs it and goes on.
 
-:class:`CameraInfoPairing` pairs each image with the CameraInfo of the same stamp, else a recent one
-of the same frame. The node's threading lives in :mod:`.worker`.
+:class:`CameraInfoPairing` is the one rule, shared by the node and the bag tool, that gives each
+image the CameraInfo of its own stamp, waiting a bounded time for it. The node's threading lives in
+:mod:`.worker`.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -145,6 +147,12 @@ class DepthPipeline:
     def process(self, image, camera_info, compressed: bool = False, sparse=None) -> Output:
         """Outputs for one image; ``sparse``: a sparse_depth Image message (16UC1 mm or 32FC1 m,
         registered to the camera, any resolution) for the estimator's anchor, or None."""
+        try:
+            return self._process(image, camera_info, compressed, sparse)
+        except BadFrame as exc:  # named by its stamp, so the log and /diagnostics blame the right frame
+            raise BadFrame(f"image {stamp_text(stamp_of(image))}: {exc}") from None
+
+    def _process(self, image, camera_info, compressed: bool, sparse) -> Output:
         start = time.perf_counter()
         if camera_info is None:
             raise BadFrame("no CameraInfo received yet for this image")
@@ -246,59 +254,135 @@ class DepthPipeline:
 
 
 class RecentByStamp:
-    """The last ``keep`` messages received, by stamp; the newest received is ``latest``."""
+    """The last ``keep`` messages received, by (stamp, frame_id)."""
 
-    def __init__(self, keep: int, max_age: float):
-        self.recent: OrderedDict[tuple[int, int], Any] = OrderedDict()
+    def __init__(self, keep: int, max_age: float = 0.0):
+        self.recent: OrderedDict[tuple, Any] = OrderedDict()
         self.keep, self.max_age = keep, max_age
 
     def add(self, msg) -> None:
-        self.recent[stamp_of(msg)] = msg
-        self.recent.move_to_end(stamp_of(msg))
+        key = (*stamp_of(msg), msg.header.frame_id)
+        self.recent[key] = msg
+        self.recent.move_to_end(key)
         while len(self.recent) > self.keep:
             self.recent.popitem(last=False)
 
     def clear(self) -> None:
         self.recent.clear()
 
-    @property
-    def latest(self):
-        return next(reversed(self.recent.values()), None)
+
+@dataclass(frozen=True, eq=False)  # compared by identity: messages hold arrays
+class Decision:
+    """The pairing's verdict on one image: its CameraInfo (and sparse depth), or why it has none."""
+
+    image: Any
+    camera_info: Any = None  # None: a bad frame, ``reason`` says why
+    sparse: Any = None
+    tag: Any = None  # what the caller passed with the image (the bag tool: its log time)
+    reason: str = ""
 
 
-class CameraInfoPairing(RecentByStamp):
-    """Keeps recent CameraInfo messages and finds the one that describes an image.
+@dataclass(frozen=True, eq=False)
+class _Waiting:
+    image: Any
+    deadline: float
+    tag: Any
 
-    An image gets the CameraInfo of its own stamp, else the latest one, provided that one is of the
-    image's frame_id (or has none) and not more than ``max_age`` seconds older than the image by
-    stamp (``max_age`` 0: same stamp only). A new camera without CameraInfo therefore never gets
-    the intrinsics of another one.
+
+class CameraInfoPairing:
+    """The one rule by which the node and the bag tool give an image its CameraInfo.
+
+    An image's CameraInfo is one of its frame_id (or of none) whose stamp is within ``tolerance``
+    seconds of the image's (0: the same stamp); the nearest, should several have arrived. No
+    "latest one" stands in for it: a CameraInfo of another frame never describes an image (unless
+    ``tolerance`` is wide enough to reach one). An image whose CameraInfo has not arrived waits for
+    it, ``wait`` seconds at most by the caller's clock (the node: arrival on the steady clock; the
+    bag tool: log time), and at most ``max_pending`` images wait (a newer one pushes out the
+    oldest). An image whose CameraInfo did not come in time is a bad frame, with a reason naming
+    its stamp.
+
+    Every call returns the decisions it made: :meth:`image` (paired at once, or nothing while it
+    waits), :meth:`camera_info` (releases the waiting images it describes, in stamp order),
+    :meth:`expire` (the waits that are over) and :meth:`close` (ends every wait). With ``sparse``
+    (a :class:`SparseDepthPairing`), each paired image also gets its sparse depth, chosen when it
+    is paired. Every call holds a lock: any executor thread may call it.
     """
 
-    def __init__(self, keep: int = 30, max_age: float = 1.0):
-        super().__init__(keep, max_age)
+    def __init__(self, tolerance: float = 0.0, wait: float = 0.1, *, keep: int = 30, max_pending: int = 8,
+                 sparse: SparseDepthPairing | None = None):  # fmt: skip
+        self.tolerance, self.wait, self.max_pending, self.sparse = tolerance, wait, max_pending, sparse
+        self.infos = RecentByStamp(keep)
+        self.waiting: list[_Waiting] = []
+        self._lock = threading.Lock()
 
-    def match(self, image) -> tuple[Any, str]:
-        """(CameraInfo or None, note): the note is empty for a same-stamp match, else says which
-        CameraInfo was used instead, or why none could be."""
-        stamp = stamp_of(image)
-        exact = self.recent.get(stamp)
-        if exact is not None and _same_frame(exact, image):
-            return exact, ""
-        latest = self.latest
-        if latest is None:
-            return None, "no CameraInfo received yet"
-        if not _same_frame(latest, image):
-            return None, (f"the latest CameraInfo is of frame {latest.header.frame_id!r}, the image of "
-                          f"{image.header.frame_id!r}")  # fmt: skip
-        age = _seconds(stamp) - _seconds(stamp_of(latest))
-        if abs(age) > self.max_age:
-            return None, (f"the latest CameraInfo (stamp {_seconds(stamp_of(latest)):.3f}) is {age:+.3f} s from the "
-                          f"image (stamp {_seconds(stamp):.3f}); camera_info_max_age is {self.max_age} s")  # fmt: skip
-        return (
-            latest,
-            f"CameraInfo of stamp {_seconds(stamp_of(latest)):.3f} used for the image of {_seconds(stamp):.3f}",
-        )
+    def image(self, image, now: float, tag=None) -> list[Decision]:
+        with self._lock:
+            decisions = self._expire(now)
+            candidates = [info for info in self.infos.recent.values() if self._describes(info, image)]
+            if candidates:
+                nearest = min(candidates, key=lambda info: abs(_ns(info) - _ns(image)))
+                return [*decisions, self._paired(image, nearest, tag)]
+            if self.wait <= 0:
+                return [*decisions, self._missing(_Waiting(image, now, tag), "had arrived (camera_info_wait is 0)")]
+            self.waiting.append(_Waiting(image, now + self.wait, tag))
+            if len(self.waiting) > self.max_pending:  # bounded: the oldest gives way
+                decisions.append(self._missing(self.waiting.pop(0), f"arrived before {self.max_pending} newer "
+                                                                    "images were waiting too"))  # fmt: skip
+            return decisions
+
+    def camera_info(self, info, now: float) -> list[Decision]:
+        with self._lock:
+            decisions = self._expire(now)
+            self.infos.add(info)
+            # Only this CameraInfo can be new to the waiting images: any other was there before them.
+            released = [w for w in self.waiting if self._describes(info, w.image)]
+            self.waiting = [w for w in self.waiting if w not in released]
+            return decisions + [self._paired(w.image, info, w.tag) for w in _by_stamp(released)]
+
+    def add_sparse(self, msg) -> None:
+        with self._lock:
+            self.sparse.add(msg)
+
+    def expire(self, now: float) -> list[Decision]:
+        with self._lock:
+            return self._expire(now)
+
+    def close(self, how: str = "arrived before the input ended") -> list[Decision]:
+        """Ends every wait: the waiting images are bad frames."""
+        with self._lock:
+            waiting, self.waiting = self.waiting, []
+            return [self._missing(w, how) for w in _by_stamp(waiting)]
+
+    def clear(self) -> None:
+        """Forgets every CameraInfo and sparse depth, and drops the waiting images uncounted."""
+        with self._lock:
+            self.infos.clear()
+            self.waiting = []
+            if self.sparse is not None:
+                self.sparse.clear()
+
+    def _describes(self, info, image) -> bool:
+        return _same_frame(info, image) and abs(_ns(info) - _ns(image)) <= round(self.tolerance * 1e9)
+
+    def _expire(self, now: float) -> list[Decision]:
+        over = [w for w in self.waiting if now > w.deadline]  # one logged at the deadline is in time
+        self.waiting = [w for w in self.waiting if w not in over]
+        return [self._missing(w, f"arrived within {self.wait:g} s") for w in _by_stamp(over)]
+
+    def _paired(self, image, info, tag) -> Decision:
+        sparse = self.sparse.match(image) if self.sparse is not None else None
+        return Decision(image, info, sparse, tag)
+
+    def _missing(self, waiting: _Waiting, how: str) -> Decision:
+        image = waiting.image
+        within = f" (within {self.tolerance:g} s)" if self.tolerance else ""
+        reason = (f"image {stamp_text(stamp_of(image))}: no CameraInfo of its stamp{within} and frame "
+                  f"{image.header.frame_id!r} {how}")  # fmt: skip
+        if self.infos.recent:  # what did come, so the log shows a clock offset or a frame_id mix-up
+            seen = min(self.infos.recent.values(), key=lambda info: abs(_ns(info) - _ns(image)))
+            offset, frame = (_ns(seen) - _ns(image)) * 1e-9, seen.header.frame_id
+            reason += f"; the nearest had stamp {stamp_text(stamp_of(seen))} ({offset:+.6f} s), frame {frame!r}"
+        return Decision(image, tag=waiting.tag, reason=reason)
 
 
 class SparseDepthPairing(RecentByStamp):
@@ -310,12 +394,24 @@ class SparseDepthPairing(RecentByStamp):
 
     def match(self, image):
         """The sparse depth message for ``image``, or None."""
-        t = _seconds(stamp_of(image))
-        candidates = [(abs(_seconds(stamp) - t), msg) for stamp, msg in self.recent.items() if _same_frame(msg, image)]
+        candidates = [(abs(_ns(msg) - _ns(image)), msg) for msg in self.recent.values() if _same_frame(msg, image)]
         if not candidates:
             return None
         gap, msg = min(candidates, key=lambda c: c[0])
-        return msg if gap <= self.max_age else None
+        return msg if gap <= round(self.max_age * 1e9) else None
+
+
+def stamp_text(stamp: tuple[int, int]) -> str:
+    return f"{stamp[0]}.{stamp[1]:09d}"
+
+
+def _by_stamp(waiting: list[_Waiting]) -> list[_Waiting]:
+    return sorted(waiting, key=lambda w: _ns(w.image))
+
+
+def _ns(msg) -> int:
+    sec, nanosec = stamp_of(msg)
+    return sec * 1_000_000_000 + nanosec
 
 
 def _same_frame(info, image) -> bool:

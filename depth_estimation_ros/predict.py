@@ -32,6 +32,7 @@ from .estimator import IMAGE_SUFFIXES, DepthEstimator, DepthResult, NoMetricScal
 from .files import overlaps, refuse_existing, staged_files
 from .messages import depth_to_millimetres
 from .pointcloud import depth_to_points, write_ply
+from .validation import cv2_path, input_file, read_image, shown
 from .visualize import colorize, side_by_side
 
 log = logging.getLogger(__name__)
@@ -40,16 +41,17 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"cannot read image {path}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    # Bytes read here, not by cv2.imread: it crashes on names that are not UTF-8, blocks on a FIFO
+    return cv2.cvtColor(read_image(path, "image"), cv2.COLOR_BGR2RGB)
 
 
 def output_names(files: list[Path]) -> list[str]:
     """One distinct output name per input file: the stem, or stem_extension where stems collide."""
-    stems = [p.stem for p in files]
-    names = [p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}" for p in files]
+    stems = [shown(p.stem) for p in files]  # printable and writable even where the name is not UTF-8
+    suffixes = [shown(p.suffix.lstrip(".").lower()) for p in files]
+    names = [
+        stem if stems.count(stem) == 1 else f"{stem}_{suffix}" for stem, suffix in zip(stems, suffixes, strict=True)
+    ]
     clashes = sorted({n for n in names if names.count(n) > 1})
     if clashes:
         raise ValueError(f"inputs would give results of the same name {clashes}; rename or separate them")
@@ -62,12 +64,12 @@ def frames(source: str | os.PathLike) -> tuple[int, Iterator[tuple[str, np.ndarr
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {source}")
+            raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {shown(source)}")
         return len(files), ((name, read_rgb(p)) for name, p in zip(output_names(files), files, strict=True))
     if not source.is_file():
-        raise FileNotFoundError(f"input not found: {source}")
+        input_file(source, "input")  # missing, a FIFO or a device: named, never opened
     if source.suffix.lower() in VIDEO_SUFFIXES:
-        capture = cv2.VideoCapture(str(source))
+        capture = cv2.VideoCapture(cv2_path(source, "video"))
         if not capture.isOpened():
             raise ValueError(f"cannot open video {source}")
 
@@ -88,7 +90,7 @@ def frames(source: str | os.PathLike) -> tuple[int, Iterator[tuple[str, np.ndarr
         return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), video()
     if source.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(f"{source}: not an image ({', '.join(IMAGE_SUFFIXES)}) or video ({', '.join(VIDEO_SUFFIXES)})")
-    return 1, iter([(source.stem, read_rgb(source))])
+    return 1, iter([(shown(source.stem), read_rgb(source))])
 
 
 def read_sparse(folder: Path | None, name: str) -> np.ndarray | None:
@@ -105,7 +107,10 @@ def read_sparse(folder: Path | None, name: str) -> np.ndarray | None:
             raise ValueError(f"sparse depth {npy} must be a 2-D float array of metres, got {depth.dtype} {depth.shape}")
         return depth.astype(np.float32, copy=False)
     if png.is_file():
-        pixels = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+        try:
+            pixels = read_image(png, "sparse depth", cv2.IMREAD_UNCHANGED)
+        except ValueError:
+            pixels = None
         if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 2:
             raise ValueError(f"sparse depth {png} must be a 16-bit single-channel PNG of millimetres")
         depth = pixels.astype(np.float32) / np.float32(1000)

@@ -9,7 +9,8 @@ best-effort QoS; a subscriber process with best-effort or reliable QoS counts wh
 process subscribes to depth/image, depth/camera_info and depth/points and reports the output rate,
 complete sets and the latency from the input stamp to receipt; the node's per-stage times come
 from /diagnostics, its CPU and memory from /proc.
-Each run uses its own DDS domain, localhost only.
+Each run is a :class:`~depth_estimation_ros.graph.Graph` in a DDS domain of its own, localhost only:
+a process that dies ends the measurement at once with its error line, and none outlives the run.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
+import signal
 import sys
 import time
 from pathlib import Path
 
-from .graph import isolated_env
+from .graph import ChildExited, Graph, Process
 
 SIZES = {"640x480": (480, 640), "1280x720": (720, 1280)}
 DURATION_S = 6.0
@@ -121,17 +122,21 @@ def count(topics: list[str], reliability: str, duration: float, depth: int = 1, 
     rclpy.shutdown()
 
 
-def _spawn(role_args: list[str], env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "depth_estimation_ros.ros_bench", *role_args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+def _spawn(graph: Graph, role_args: list[str]) -> Process:
+    """This module in one of its roles (``camera``, ``count``), a child that ends by itself."""
+    return graph.module("depth_estimation_ros.ros_bench", *role_args, name=role_args[0])
 
 
-def _result(proc: subprocess.Popen) -> dict:
-    out, _ = proc.communicate(timeout=120)
-    return json.loads(out.strip().splitlines()[-1])
+def _result(graph: Graph, child: Process) -> dict:
+    """The JSON line a role prints last, once it has ended (stderr shares its log)."""
+    graph.wait(child, 120)
+    for line in reversed(child.output.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ChildExited(child.describe(" without printing its result"), child.output)
 
 
-def bench_qos(domain: int = 150) -> list[dict]:
+def bench_qos(domain: int | None = None) -> list[dict]:
     rows = []
     for size in SIZES:
         for rate in (10, 30):
@@ -139,12 +144,12 @@ def bench_qos(domain: int = 150) -> list[dict]:
                 for subscriber in ("best_effort", "reliable"):
                     if publisher == "best_effort" and subscriber == "reliable":
                         continue  # incompatible: nothing is delivered (the node's auto never does this)
-                    env = isolated_env(domain)
-                    sub = _spawn(["count", "--topics", "image", "--reliability", subscriber,
-                                  "--duration", str(DURATION_S - 1)], env)  # fmt: skip
-                    cam = _spawn(["camera", "--size", size, "--rate", str(rate), "--reliability", publisher,
-                                  "--duration", str(DURATION_S)], env)  # fmt: skip
-                    got, sent = _result(sub), _result(cam)
+                    with Graph(domain=domain) as graph:
+                        sub = _spawn(graph, ["count", "--topics", "image", "--reliability", subscriber,
+                                             "--duration", str(DURATION_S - 1)])  # fmt: skip
+                        cam = _spawn(graph, ["camera", "--size", size, "--rate", str(rate), "--reliability",
+                                             publisher, "--duration", str(DURATION_S)])  # fmt: skip
+                        got, sent = _result(graph, sub), _result(graph, cam)
                     rows.append({"size": size, "rate_hz": rate, "camera": publisher, "subscription": subscriber,
                                  "received_hz": round(got["rate_hz"], 1), "sent": sent["sent"],
                                  "latency_ms_median": got["latency_ms_median"]})  # fmt: skip
@@ -161,59 +166,60 @@ def _proc_usage(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
-def bench_node(model: str, domain: int = 151, size: str = "640x480", rate: float = 10.0) -> dict:
-    env = isolated_env(domain)
-    node_bin = Path(sys.executable).parent / "depth_node"
-    node = subprocess.Popen([str(node_bin), "--ros-args", "-p", f"model:={model}", "-p", "diagnostics_period:=1.0"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        consumer = _spawn(["count", "--topics", "depth/image", "depth/camera_info", "depth/points", "--diagnostics",
-                           "--reliability", "reliable", "--depth", "10", "--duration", "15"], env)  # fmt: skip
-        cam = _spawn(["camera", "--size", size, "--rate", str(rate), "--reliability", "reliable",
-                      "--duration", "20"], env)  # fmt: skip
-        time.sleep(8)  # warm-up: model loaded, first frames through
+def bench_node(model: str, domain: int | None = None, size: str = "640x480", rate: float = 10.0) -> dict:
+    with Graph(domain=domain) as graph:
+        node = graph.depth_node("-p", f"model:={model}", "-p", "diagnostics_period:=1.0")
+        consumer = _spawn(graph, ["count", "--topics", "depth/image", "depth/camera_info", "depth/points",
+                                  "--diagnostics", "--reliability", "reliable", "--depth", "10",
+                                  "--duration", "15"])  # fmt: skip
+        cam = _spawn(graph, ["camera", "--size", size, "--rate", str(rate), "--reliability", "reliable",
+                             "--duration", "20"])  # fmt: skip
+        graph.sleep(8)  # warm-up: model loaded, first frames through (a node that cannot start fails here)
         cpu0, _ = _proc_usage(node.pid)
         t0 = time.monotonic()
-        got = _result(consumer)
+        got = _result(graph, consumer)
         cpu1, rss = _proc_usage(node.pid)
         wall = time.monotonic() - t0
-        _result(cam)
-    finally:
-        node.terminate()
-        node.wait(timeout=30)
+        _result(graph, cam)
+        status = graph.stop(node, signal.SIGTERM)
     return {"size": size, "camera_rate_hz": rate, **got, "node_cpu_percent": round(100 * (cpu1 - cpu0) / wall, 1),
-            "node_rss_mb": round(rss / 2**20), "node_exit": node.returncode}  # fmt: skip
+            "node_rss_mb": round(rss / 2**20), "node_exit": status}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m depth_estimation_ros.ros_bench", description=__doc__.split("\n")[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("qos", help="frames received for each camera/subscription QoS")
-    p = sub.add_parser("node", help="the node with one consumer")
-    p.add_argument("--model", required=True)
-    p = sub.add_parser("camera")
-    p.add_argument("--size", choices=SIZES, default="640x480")
-    p.add_argument("--rate", type=float, default=10.0)
-    p.add_argument("--reliability", default="reliable")
-    p.add_argument("--duration", type=float, default=DURATION_S)
-    p = sub.add_parser("count")
-    p.add_argument("--topics", nargs="+", required=True)
-    p.add_argument("--reliability", default="best_effort")
-    p.add_argument("--depth", type=int, default=1)
-    p.add_argument("--duration", type=float, default=DURATION_S)
-    p.add_argument("--diagnostics", action="store_true")
-    args = parser.parse_args(argv)
-    if args.command == "camera":
-        camera(args.size, args.rate, args.reliability, args.duration)
-    elif args.command == "count":
-        count(args.topics, args.reliability, args.duration, args.depth, args.diagnostics)
-    elif args.command == "qos":
-        bench_qos()
-    else:
-        print(json.dumps(bench_node(args.model), indent=1))
-    return 0
+    from .errors import run_guarded
+
+    def command(rest: list[str]) -> int:
+        parser = argparse.ArgumentParser(
+            prog="python -m depth_estimation_ros.ros_bench", description=__doc__.split("\n")[0]
+        )
+        sub = parser.add_subparsers(dest="command", required=True)
+        sub.add_parser("qos", help="frames received for each camera/subscription QoS")
+        p = sub.add_parser("node", help="the node with one consumer")
+        p.add_argument("--model", required=True)
+        p = sub.add_parser("camera")
+        p.add_argument("--size", choices=SIZES, default="640x480")
+        p.add_argument("--rate", type=float, default=10.0)
+        p.add_argument("--reliability", default="reliable")
+        p.add_argument("--duration", type=float, default=DURATION_S)
+        p = sub.add_parser("count")
+        p.add_argument("--topics", nargs="+", required=True)
+        p.add_argument("--reliability", default="best_effort")
+        p.add_argument("--depth", type=int, default=1)
+        p.add_argument("--duration", type=float, default=DURATION_S)
+        p.add_argument("--diagnostics", action="store_true")
+        args = parser.parse_args(rest)
+        if args.command == "camera":
+            camera(args.size, args.rate, args.reliability, args.duration)
+        elif args.command == "count":
+            count(args.topics, args.reliability, args.duration, args.depth, args.diagnostics)
+        elif args.command == "qos":
+            bench_qos()
+        else:
+            print(json.dumps(bench_node(args.model), indent=1))
+        return 0
+
+    return run_guarded("ros_bench", command, argv)
 
 
 if __name__ == "__main__":

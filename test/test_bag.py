@@ -198,24 +198,57 @@ def test_sqlite_input_gives_sqlite_output_and_the_cli_can_change_it(estimator, d
     assert sorted(topics) == ["/camera/depth/camera_info", "/camera/depth/confidence", "/camera/depth/image"]
 
 
-def test_compressed_images_pair_with_camera_info_logged_after_them(estimator, tmp_path):
-    """CameraInfo of an image's stamp may be logged after it; without one, the latest is used."""
+def test_compressed_images_pair_with_camera_info_logged_after_them_and_never_with_another_frames(estimator, tmp_path):
+    """CameraInfo of an image's stamp may be logged after it; an image without one of its own is a
+    bad frame, not given the one before it."""
     messages = []
     for i in range(3):
         stamp, image, info = frame(i)
         _, png = cv2.imencode(".png", cv2.cvtColor(np.asarray(image.data).reshape(H, W, 3), cv2.COLOR_RGB2BGR))
         compressed = TYPES.CompressedImage(header=image.header, format="rgb8; png compressed bgr8", data=png.ravel())
         messages.append(("/cam/front/image_raw/compressed", COMPRESSED, stamp, compressed))
-        if i < 2:  # frame 2 has no CameraInfo of its own: it gets frame 1's
+        if i != 1:  # frame 1 has no CameraInfo of its own
             messages.append(("/cam/front/camera_info", INFO, stamp + 5_000_000, info))
     bag = write_bag(tmp_path / "in", messages)
     summary = process_bag(estimator, bag, tmp_path / "out", progress=False)
     assert summary["compressed"]
     assert summary["image_topic"] == "/cam/front/image_raw/compressed"
-    assert (summary["frames"], summary["bad_frames"], summary["unpaired_frames"]) == (3, 0, 1)
+    assert (summary["frames"], summary["bad_frames"], summary["unpaired_frames"]) == (2, 1, 1)
+    assert summary["bad_frame_reasons"] == [
+        "image 1700000000.100000000: no CameraInfo of its stamp and frame 'cam' arrived within 0.1 s; the nearest "
+        "had stamp 1700000000.000000000 (-0.100000 s), frame 'cam'"
+    ]
     topics = read_mcap(tmp_path / "out")
-    assert [m.log_time_ns for m in topics["/cam/front/depth/image"]] == [m[2] for m in messages if m[1] == COMPRESSED]
+    images = [m[2] for m in messages if m[1] == COMPRESSED]
+    assert [m.log_time_ns for m in topics["/cam/front/depth/image"]] == [images[0], images[2]]
     assert all(m.ros_msg.header.frame_id == "cam" for m in topics["/cam/front/depth/points"])
+
+
+def test_images_logged_before_their_camera_info_at_changing_sizes_get_their_own_within_the_wait(estimator, tmp_path):
+    """The driver's order (image, then its CameraInfo), the size changing between frames: each
+    frame is processed with its own intrinsics; a CameraInfo logged later than ``camera_info_wait``
+    after its image is refused, as the node refuses one that arrives that late."""
+    sizes = [(48, 64), (72, 96), (48, 64), (60, 80)]
+    bag = tmp_path / "in"
+    written = write_synthetic_bag(bag, frames=4, sizes=sizes, seed=3, camera_info_delay=0.02)
+    assert written["sizes"] == sizes
+    recorded = read_rosbags(bag)
+    info_log = [t for _, t, _ in recorded["/camera/camera_info"]]
+    assert info_log == [t + 20_000_000 for _, t, _ in recorded["/camera/image_raw"]]
+    summary = process_bag(estimator, bag, tmp_path / "out", progress=False, copy_input=False)
+    assert (summary["frames"], summary["bad_frames"]) == (4, 0)
+    topics = read_mcap(tmp_path / "out")
+    assert [(m.ros_msg.height, m.ros_msg.width) for m in topics["/camera/depth/image"]] == sizes
+    infos = {stamp_ns(m): m for _, _, m in recorded["/camera/camera_info"]}
+    assert len({tuple(m.k) for m in infos.values()}) == 3  # three sizes, three sets of intrinsics
+    for decoded in topics["/camera/depth/camera_info"]:
+        own = infos[stamp_ns(decoded.ros_msg)]
+        assert (decoded.ros_msg.width, decoded.ros_msg.height) == (own.width, own.height)
+        np.testing.assert_allclose(decoded.ros_msg.k, own.k)
+
+    with pytest.raises(BagError, match=r"\(4 of 4 bad, e.g. image 1700000000.000000000: no CameraInfo of its stamp"):
+        process_bag(estimator, bag, tmp_path / "late", progress=False, camera_info_wait=0.01)
+    assert no_partial_left(tmp_path / "late")
 
 
 def test_a_bag_in_which_no_frame_can_be_processed_is_an_error(estimator, tmp_path):

@@ -2,6 +2,7 @@
 a consumer would drive it: through lifecycle and parameter services and topics (rclpy + Fast DDS).
 This test process plays those three roles in its own DDS domain."""
 
+import array
 import signal
 import time
 
@@ -16,7 +17,7 @@ from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from ros_graph import depth_node, diagnostic_values, isolated_env  # noqa: E402
+from ros_graph import depth_node, diagnostic_values, isolated_env, read_bag  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
 from depth_estimation_ros.camera import CameraModel  # noqa: E402
@@ -162,9 +163,8 @@ def test_lifecycle_parameters_and_bad_frames_through_services_of_the_node_proces
             camera.publish(bad)
             graph.spin_until(lambda s=sec, b=before: bad_frames() > b or depth[-1].header.stamp.sec == s,
                              what=f"frame {sec} to be handled")  # fmt: skip
-        # An image whose only CameraInfo is of another frame waits for one of its own; the next
-        # image finds it still waiting, and it is skipped. (Stamped far from the others, so that it
-        # cannot pair with an earlier CameraInfo of its own frame whichever topic arrives first.)
+        # An image whose only CameraInfo is of another frame waits camera_info_wait for one of its
+        # own, then it is skipped and counted.
         received = int(graph.values()["received frames"])
         info.publish(frame(graph, 200, frame_id="other")[1])
         camera.publish(frame(graph, 200)[0])
@@ -183,18 +183,18 @@ def test_lifecycle_parameters_and_bad_frames_through_services_of_the_node_proces
         graph.feed(camera, info, *frame(graph, 105), until=lambda: len(depth) > count)
         assert len(graph.received["/depth/points"]) == points
 
-        # Cleanup forgets the camera: an image without a CameraInfo afterwards is skipped, not
-        # published with the old intrinsics.
+        # Cleanup forgets the camera: an image without a CameraInfo of its own afterwards is
+        # skipped, not published with the old intrinsics.
         for transition in (Transition.TRANSITION_DEACTIVATE, Transition.TRANSITION_CLEANUP,
                            Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):  # fmt: skip
             assert graph.transition(transition), transition
         count = len(depth)
         fresh = {"received frames": "0", "input QoS": "reliable"}  # new statistics, subscribed to the camera
         graph.spin_until(lambda: fresh.items() <= graph.values().items(), what="the node to subscribe again")
-        camera.publish(frame(graph, 106)[0])  # held for a CameraInfo of its stamp ...
-        graph.spin_until(lambda: graph.values().get("received frames") == "1", what="frame 106 to arrive")
-        camera.publish(frame(graph, 107)[0])  # ... which never came: skipped, counted
-        graph.spin_until(lambda: graph.values().get("bad frames (no CameraInfo)") == "1", what="the lone frame")
+        camera.publish(frame(graph, 106)[0])  # waits for a CameraInfo of its stamp, which never comes
+        expired = {"received frames": "1", "bad frames (no CameraInfo)": "1"}
+        graph.spin_until(lambda: expired.items() <= graph.values().items(), what="the lone frame to be skipped")
+        assert "image 106.000000000: no CameraInfo of its stamp" in graph.values()["last bad frame"]
         assert len(depth) == count
     finally:
         assert node.stop(signal.SIGTERM) == 0, node.output
@@ -219,3 +219,80 @@ def test_diagnostics_warn_without_input_and_on_incompatible_qos_and_compressed_f
     finally:
         assert node.stop(signal.SIGINT) == 0, node.output
     assert "Traceback" not in node.output, node.output
+
+
+def stream(types):
+    """A camera that changes size between frames (each size with its own intrinsics); frame 303's
+    CameraInfo has a NaN distortion coefficient. (image, CameraInfo) per frame, in ``types``."""
+    frames = []
+    for i, (width, height) in enumerate([(64, 48), (96, 72), (64, 48), (96, 72), (80, 60)]):
+        camera = CameraModel.from_intrinsics(0.9 * width, 0.9 * width, width / 2 - 0.5, height / 2 - 0.5, width, height)
+        h = header(300 + i, 0, "cam", types)
+        rgb = np.random.default_rng(i).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        info = camera_info_msg(camera, h, types)
+        if i == 3:  # set on the message: a CameraModel refuses it
+            nan_d = [0.0, float("nan"), 0.0, 0.0, 0.0]
+            info.d = np.asarray(nan_d) if isinstance(info.d, np.ndarray) else array.array("d", nan_d)
+        frames.append((image_msg(rgb, "rgb8", h, types), info))
+    return frames
+
+
+def described(infos) -> list:
+    """What each depth/camera_info says: (stamp, width, height, K)."""
+    return [(m.header.stamp.sec, m.width, m.height, [round(float(k), 9) for k in m.k]) for m in infos]
+
+
+def test_images_published_before_their_camera_info_at_changing_sizes_get_their_own_as_in_the_bag_tool(
+    graph, deployed, tmp_path
+):
+    """Each image reaches the node before its CameraInfo (the test holds the CameraInfo back until the
+    node reports the image waiting), while the previous frame's CameraInfo, of another size, is there:
+    every frame is processed with its own intrinsics, the NaN one is a bad frame, and the bag tool
+    gives the same frames for the same stream."""
+    from test_bag import write_bag
+
+    from depth_estimation_ros.bag import process_bag, typestore_for
+
+    node = depth_node(graph.env, tmp_path / "node.log", "-r", "image:=/cam/color",
+                      "-p", f"model:={deployed['acan'][1]}", "-p", "input_reliability:=reliable",
+                      "-p", "diagnostics_period:=0.1", "-p", "camera_info_wait:=10.0")  # fmt: skip
+    frames = stream(graph.types)
+    try:
+        camera = graph.node.create_publisher(Image, "/cam/color", RELIABLE)
+        info = graph.node.create_publisher(CameraInfo, "/camera_info", RELIABLE)
+        graph.subscribe("/depth/camera_info", CameraInfo)
+        outputs = graph.received["/depth/camera_info"]
+        graph.spin_until(lambda: camera.get_subscription_count() and info.get_subscription_count() and graph.values()
+                         and graph.node.count_publishers("/depth/camera_info"), what="the node's topics")  # fmt: skip
+        for k, (image, camera_info) in enumerate(frames, start=1):
+            camera.publish(image)
+            waiting = {"received frames": str(k), "images waiting for their CameraInfo": "1"}
+            graph.spin_until(lambda w=waiting: w.items() <= graph.values().items(), what=f"image {k} to wait")
+            info.publish(camera_info)
+            done = k - (k >= 4)  # frame 4 (stamp 303) is the NaN one
+            handled = {"images waiting for their CameraInfo": "0", "published frames": str(done),
+                       "bad frames": str(k - done)}  # fmt: skip
+            graph.spin_until(lambda h=handled: h.items() <= graph.values().items(), what=f"frame {k} handled")
+        graph.spin_until(lambda: len(outputs) == 4, what="the last depth/camera_info")
+        values = graph.values()
+    finally:
+        assert node.stop(signal.SIGTERM) == 0, node.output
+    assert "Traceback" not in node.output, node.output
+    expected = [(i.header.stamp.sec, i.width, i.height, [round(float(k), 9) for k in c.k])
+                for i, c in frames if np.isfinite(c.d).all()]  # fmt: skip
+    assert described(outputs) == expected  # each frame's own size and intrinsics, never the one before
+    assert not any(np.isnan(m.d).any() for m in outputs)
+    assert (values["bad frames"], values["bad frames (bad input)"]) == ("1", "1")
+    assert values["last bad frame"].startswith("image 303.000000000: CameraInfo (frame_id 'cam'): D must be finite")
+
+    # The same stream recorded as a driver publishes it (the image 5 ms before its CameraInfo).
+    recorded = []
+    for image, camera_info in stream(MessageTypes.from_typestore(typestore_for("humble"))):
+        t = image.header.stamp.sec * 10**9
+        recorded += [("/cam/color", "sensor_msgs/msg/Image", t, image),
+                     ("/cam/camera_info", "sensor_msgs/msg/CameraInfo", t + 5_000_000, camera_info)]  # fmt: skip
+    bag = write_bag(tmp_path / "bag", recorded)
+    summary = process_bag(deployed["acan"][1], bag, tmp_path / "out", backend="onnxruntime", copy_input=False,
+                          progress=False)  # fmt: skip
+    assert described(read_bag(tmp_path / "out")["/cam/depth/camera_info"]) == expected
+    assert summary["bad_frame_reasons"] == [values["last bad frame"]]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from ros_graph import cloud_xyz, depth_node, diagnostic_values, isolated_env, python_module, read_bag, stamp
 
+from depth_estimation_ros.graph import Graph
 from depth_estimation_ros.recorder import READY
 
 pytest.importorskip("rclpy", reason="the node tests need rclpy (make test's environment has it)")
@@ -108,26 +109,24 @@ def run_graph(tmp_path, bag, *parameters, topics=OUTPUTS, until=None):
     it stops once the node's diagnostics end."""
     if until is not None:
         topics = {"/diagnostics": topics["/diagnostics"], **topics}
-    env = isolated_env()
     recording = tmp_path / "recording"
-    recorder = python_module(env, tmp_path / "recorder.log", "depth_estimation_ros.recorder", str(recording),
-                             "--topics", *[f"{t}:{m}" for t, m in topics.items()], "--idle", "4",
-                             "--timeout", "90")  # fmt: skip
-    node = depth_node(env, tmp_path / "node.log", "-r", "__ns:=/camera", "-r", "image:=image_raw",
-                      "-p", "use_sim_time:=true", "-p", "diagnostics_period:=0.2", *parameters)  # fmt: skip
-    try:
-        recorder.wait_for_line(READY)
-        player = python_module(env, tmp_path / "player.log", "depth_estimation_ros.player", str(bag), "--rate",
-                               "0.5", "--wait-for", "/camera/image_raw", "/camera/camera_info")  # fmt: skip
-        assert player.wait(90) == 0, player.output
+    # Every wait watches all three processes (a node that dies fails the test at once, with its error
+    # line), and leaving the block stops them all, whatever failed.
+    with Graph(tmp_path) as graph:
+        recorder = graph.module("depth_estimation_ros.recorder", str(recording),
+                                "--topics", *[f"{t}:{m}" for t, m in topics.items()], "--idle", "4",
+                                "--timeout", "90")  # fmt: skip
+        node = graph.depth_node("-r", "__ns:=/camera", "-r", "image:=image_raw",
+                                "-p", "use_sim_time:=true", "-p", "diagnostics_period:=0.2", *parameters)  # fmt: skip
+        graph.wait_for_line(recorder, READY)
+        player = graph.module("depth_estimation_ros.player", str(bag), "--rate", "0.5",
+                              "--wait-for", "/camera/image_raw", "/camera/camera_info")  # fmt: skip
+        graph.wait(player, 90)
         if until is not None:
-            node.wait_for_line(until)
-            assert node.stop(signal.SIGINT) == 0, node.output
-        assert recorder.wait(120) == 0, recorder.output
-        assert node.stop(signal.SIGINT) == 0, node.output
-    finally:  # a failed check leaves no process behind
-        node.stop(signal.SIGTERM)
-        recorder.stop(signal.SIGTERM)
+            graph.wait_for_line(node, until)
+            assert graph.stop(node) == 0, node.output
+        graph.wait(recorder, 120)
+        assert graph.stop(node) == 0, node.output
     assert "Traceback" not in node.output, node.output
     return read_bag(recording), node.output
 

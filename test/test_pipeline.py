@@ -13,7 +13,7 @@ from depth_estimation_ros.camera import CameraModel
 from depth_estimation_ros.estimator import DepthEstimator
 from depth_estimation_ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
 from depth_estimation_ros.parameters import DEFAULTS, PARAMETERS, validate
-from depth_estimation_ros.pipeline import BadFrame, CameraInfoPairing, DepthPipeline
+from depth_estimation_ros.pipeline import BadFrame, CameraInfoPairing, DepthPipeline, SparseDepthPairing
 from depth_estimation_ros.pointcloud import CloudPacker
 from depth_estimation_ros.worker import FrameWorker, LatestFrameSlot, PipelineStats
 
@@ -126,31 +126,142 @@ def test_a_camera_info_of_another_frame_is_noted_and_the_image_frame_wins(estima
     assert "other_frame" in output.notes[0]
 
 
-def test_images_pair_with_the_camera_info_of_their_stamp_else_a_recent_one_of_their_frame():
-    pairing = CameraInfoPairing(keep=3, max_age=1.5)
-    images, infos = zip(*(frame(i) for i in range(5)), strict=True)
-    assert pairing.match(images[0]) == (None, "no CameraInfo received yet")
-    for info in infos[:4]:
-        pairing.add(info)
-    assert pairing.match(images[2]) == (infos[2], "")
-    assert pairing.match(images[4])[0] is infos[3]  # not arrived yet: the latest, 1 s older
-    info, note = pairing.match(images[0])  # forgotten (keep=3), and the latest is 3 s away
-    assert info is None
-    assert "+0.000" not in note
-    assert "camera_info_max_age is 1.5 s" in note
+def sized(i, width, height, frame_id="cam_optical", offset_ns=0):
+    """Frame i of a camera of this size (its own intrinsics); the CameraInfo ``offset_ns`` later by stamp."""
+    camera = CameraModel.from_intrinsics(width * 0.8, width * 0.8, width / 2, height / 2, width, height)
+    image, _ = frame(i, camera)
+    h = header(1_700_000_000 + i, 500 + offset_ns, frame_id, TYPES)
+    return image, camera_info_msg(camera, h, TYPES)
 
 
-def test_a_camera_info_of_another_frame_or_too_old_never_describes_an_image():
-    pairing = CameraInfoPairing(max_age=0.5)
-    pairing.add(frame(0, frame_id="left")[1])
-    info, note = pairing.match(frame(0)[0])
-    assert info is None
-    assert "'left'" in note
-    assert "'cam_optical'" in note
-    pairing.add(frame(0)[1])
-    assert pairing.match(frame(1)[0])[0] is None  # 1 s newer than the only CameraInfo
-    pairing.clear()
-    assert pairing.match(frame(0)[0]) == (None, "no CameraInfo received yet")
+def paired(decisions):
+    return [(d.image, d.camera_info) for d in decisions]
+
+
+def test_an_image_that_comes_first_waits_for_the_camera_info_of_its_stamp_at_every_size():
+    """The driver publishes the image, then its CameraInfo; the size changes between frames. Each
+    image gets its own CameraInfo, never the one before it (of another size), which was there first."""
+    pairing = CameraInfoPairing(wait=0.5)
+    frames = [sized(i, w, h) for i, (w, h) in enumerate([(64, 48), (96, 72), (64, 48), (96, 72)])]
+    for t, (image, info) in enumerate(frames):
+        assert pairing.image(image, now=t) == []  # waits: the CameraInfo present is the last frame's
+        assert paired(pairing.camera_info(info, now=t + 0.01)) == [(image, info)]
+        assert (image.width, image.height) == (info.width, info.height)
+    assert pairing.waiting == []
+    later, info = sized(9, 64, 48)  # the usual order too: CameraInfo first, the image paired at once
+    pairing.camera_info(info, now=10)
+    assert paired(pairing.image(later, now=10)) == [(later, info)]
+
+
+def test_an_image_whose_camera_info_does_not_come_in_time_is_a_bad_frame_naming_its_stamp():
+    pairing = CameraInfoPairing(wait=0.1)
+    (first, first_info), (second, second_info) = sized(1, 64, 48), sized(2, 64, 48)
+    pairing.camera_info(first_info, now=0.0)
+    pairing.image(first, now=0.0)  # paired at once
+    assert pairing.image(second, now=1.0) == []
+    assert pairing.expire(now=1.1) == []  # a CameraInfo at the deadline would still be in time
+    (late,) = pairing.camera_info(second_info, now=1.2)  # its own, but too late: the wait ends first
+    assert late.camera_info is None
+    assert late.image is second
+    assert late.reason == (
+        "image 1700000002.000000500: no CameraInfo of its stamp and frame 'cam_optical' arrived "
+        "within 0.1 s; the nearest had stamp 1700000001.000000500 (-1.000000 s), frame 'cam_optical'"
+    )
+    assert pairing.image(sized(3, 64, 48)[0], now=2.0) == []
+    (expired,) = pairing.expire(now=2.5)  # the timer's call, when nothing else arrives
+    assert "1700000003.000000500" in expired.reason
+    assert CameraInfoPairing(wait=0).image(second, now=0)[0].reason.endswith("had arrived (camera_info_wait is 0)")
+
+
+def test_a_stated_tolerance_pairs_stamps_a_few_microseconds_apart_and_only_those():
+    image, info = sized(1, 64, 48, offset_ns=2_000)
+    exact = CameraInfoPairing(wait=0.1)
+    exact.camera_info(info, now=0)
+    assert exact.image(image, now=0) == []  # 0: the same stamp only
+    (missing,) = exact.close()
+    assert "(+0.000002 s)" in missing.reason  # the log says how far off the stamps are
+    assert "arrived before the input ended" in missing.reason
+    tolerant = CameraInfoPairing(tolerance=1e-5, wait=0.1)
+    assert tolerant.image(image, now=0) == []
+    assert paired(tolerant.camera_info(info, now=0.01)) == [(image, info)]
+    tolerant.camera_info(sized(2, 64, 48)[1], now=0.02)
+    assert tolerant.image(sized(3, 64, 48)[0], now=0.03) == []  # 1 s from frame 2's: not within 10 µs
+
+
+def test_the_nearest_camera_info_within_the_tolerance_wins():
+    pairing = CameraInfoPairing(tolerance=0.6)
+    image = sized(1, 64, 48)[0]
+    near, far = sized(1, 96, 72, offset_ns=400)[1], sized(0, 64, 48)[1]
+    pairing.camera_info(far, now=0)
+    pairing.camera_info(near, now=0)
+    assert paired(pairing.image(image, now=0)) == [(image, near)]
+
+
+def test_a_camera_info_of_another_frame_never_describes_an_image():
+    pairing = CameraInfoPairing(wait=0.1)
+    image, _ = sized(1, 64, 48)
+    left = sized(1, 64, 48, frame_id="left")[1]
+    pairing.camera_info(left, now=0)
+    assert pairing.image(image, now=0) == []  # the same stamp, another camera
+    (missing,) = pairing.expire(now=1)
+    assert "frame 'cam_optical'" in missing.reason
+    assert missing.reason.endswith("(+0.000000 s), frame 'left'")
+    anonymous = sized(1, 64, 48, frame_id="")[1]  # a CameraInfo without a frame_id describes any image
+    pairing.camera_info(anonymous, now=2)
+    assert paired(pairing.image(image, now=2)) == [(image, anonymous)]
+
+
+def test_waiting_images_are_bounded_and_released_in_stamp_order():
+    pairing = CameraInfoPairing(wait=1.0, max_pending=2)
+    frames = [sized(i, 64, 48) for i in range(3)]
+    assert pairing.image(frames[2][0], now=0) == []
+    assert pairing.image(frames[1][0], now=0) == []
+    (pushed,) = pairing.image(frames[0][0], now=0)  # a third: the first to arrive gives way
+    assert pushed.image is frames[2][0]
+    assert "arrived before 2 newer images were waiting too" in pushed.reason
+    assert [d.image for d in pairing.expire(now=2)] == [frames[0][0], frames[1][0]]  # stamp order
+    duplicate = sized(1, 64, 48)[0]  # two images of one stamp: one CameraInfo releases both
+    pairing.image(frames[1][0], now=3)
+    pairing.image(duplicate, now=3)
+    assert [d.camera_info for d in pairing.camera_info(frames[1][1], now=3)] == [frames[1][1]] * 2
+    pairing.image(frames[2][0], now=4)
+    pairing.clear()  # forgets CameraInfo and waiting images, uncounted
+    assert (pairing.waiting, pairing.close(), pairing.image(frames[1][0], now=5)) == ([], [], [])
+
+
+def test_sparse_depth_is_chosen_when_the_image_is_paired():
+    """A sparse depth image that arrives after its image but before its CameraInfo anchors it, as in
+    the bag tool (both choose at pairing time)."""
+    pairing = CameraInfoPairing(wait=0.5, sparse=SparseDepthPairing(max_age=0.05))
+    image, info = sized(1, 64, 48)
+    sparse = image_msg(np.ones((12, 16), np.float32), "32FC1", image.header, TYPES)
+    pairing.image(image, now=0)
+    pairing.add_sparse(sparse)
+    (decision,) = pairing.camera_info(info, now=0.01)
+    assert decision.sparse is sparse
+    other, other_info = sized(2, 64, 48)  # 1 s away: beyond sparse_depth_max_age
+    pairing.camera_info(other_info, now=1)
+    assert pairing.image(other, now=1)[0].sparse is None
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("d", [0.1, float("nan"), 0, 0, 0], r"D must be finite, got \[0.1, nan"),
+        ("k", [float("inf"), 0, 80, 0, 120, 60, 0, 0, 1], "K must be finite"),
+        ("p", [120, 0, 80, 0, 0, float("nan"), 60, 0, 0, 0, 1, 0], "P must be finite"),
+        ("k", [0, 0, 80, 0, 120, 60, 0, 0, 1], "positive focal lengths, got fx=0.0"),
+        ("width", 0, r"camera width must be a positive integer.*, got 0"),
+    ],
+)
+def test_a_camera_info_with_non_finite_or_zero_intrinsics_is_a_bad_frame_and_nothing_is_published(
+    estimator, field, value, reason
+):
+    image, info = frame(2)
+    setattr(info, field, np.asarray(value, dtype=np.float64) if field != "width" else value)
+    with pytest.raises(BadFrame, match=reason) as error:
+        DepthPipeline(estimator, TYPES).process(image, info)
+    assert str(error.value).startswith("image 1700000002.000000500: CameraInfo (frame_id 'cam_optical')")
 
 
 def test_parameters_are_validated_with_clear_messages(deployed, tmp_path):
@@ -164,7 +275,9 @@ def test_parameters_are_validated_with_clear_messages(deployed, tmp_path):
         ({"model": model, "points_decimation": -2}, r"points_decimation=-2 must be in \[1, 64\]"),
         ({"model": model, "min_confidence": 2.0}, r"min_confidence=2.0 must be in \[0.0, 1.0\]"),
         ({"model": model, "points_max_range": float("nan")}, r"points_max_range=nan must be a finite number"),
-        ({"model": model, "camera_info_max_age": float("inf")}, r"must be a finite number"),
+        ({"model": model, "camera_info_tolerance": float("inf")}, r"must be a finite number"),
+        ({"model": model, "camera_info_wait": 11.0}, r"camera_info_wait=11.0 must be in \[0.0, 10.0\]"),
+        ({"model": model, "camera_info_max_age": 1.0}, r"camera_info_max_age was removed: .*camera_info_tolerance"),
         ({"model": model, "publish_points": "yes"}, r"publish_points='yes' must be a bool"),
         ({"model": model, "decimation": 2}, r"unknown parameter 'decimation'"),
     ]:
@@ -244,7 +357,7 @@ def test_bad_frames_are_reported_and_the_worker_keeps_going(estimator):
     worker.offer(*frame(1))  # the same thread goes on with the next frame
     assert output.wait(10)
     worker.stop()
-    assert reasons == ["no CameraInfo received yet for this image"]
+    assert reasons == ["image 1700000000.000000500: no CameraInfo received yet for this image"]
     assert len(published) == 1
     assert worker.stats.bad_frames == 1
 

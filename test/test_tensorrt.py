@@ -155,6 +155,18 @@ def test_an_engine_without_its_description_is_refused(tmp_path):
         read_sidecar(engine)
 
 
+def test_an_engine_description_with_a_duplicate_key_or_nan_is_refused_naming_it(deployed, tmp_path):
+    _, path = deployed["acan"]
+    engine = RecordingBuilder(HERE)(path, tmp_path / "m.engine")
+    text = sidecar_path(engine).read_text()
+    sidecar_path(engine).write_text(text.replace("{", '{"onnx": "a.onnx", ', 1))
+    with pytest.raises(ValueError, match=r"m\.engine\.json: duplicate key 'onnx'"):
+        read_sidecar(engine)
+    sidecar_path(engine).write_text(text.replace('"max_depth": 10.0', '"max_depth": NaN'))
+    with pytest.raises(ValueError, match=r"m\.engine\.json: info\.max_depth is not finite"):
+        read_sidecar(engine)
+
+
 @needs_no_tensorrt
 def test_without_tensorrt_the_commands_fail_with_one_clear_sentence(deployed, tmp_path, capsys):
     _, path = deployed["acan"]

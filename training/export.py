@@ -147,6 +147,7 @@ def export_onnx(
             raise ValueError(f"{checkpoint} records no input size: pass --height and --width")
         height, width = height or state["input_size"][0], width or state["input_size"][1]
     # The temporary is claimed first: an existing output or a folder we cannot write fails at once.
+    # Ctrl-C/SIGTERM are held until the graph is written (torch's exporter would wrap them).
     with staged_file(output, overwrite) as tmp:
         proto, info = onnx_graph(checkpoint, height, width, batch, opset)
         onnx.save(convert(proto, tmp), str(tmp))

@@ -25,6 +25,7 @@ import argparse
 import contextlib
 import io
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +34,16 @@ import numpy as np
 
 from depth_estimation_ros.backends.base import network_input
 from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
-from depth_estimation_ros.files import folder_frames
+from depth_estimation_ros.errors import positive_int, run_guarded, signals_deferred
+from depth_estimation_ros.files import folder_frames, partial_prefix, remove_stale, write_with
 
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
 TARGETS = ("onnxruntime", "tensorrt")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def synthetic_frames(kind: str, count: int, height: int, width: int, seed: int = 3_000_000) -> Iterator[np.ndarray]:
@@ -73,7 +80,7 @@ def quantize(
 
     onnx_path, output = Path(onnx_path), Path(output)
     info = read_onnx_info(onnx_path)
-    if output.exists():
+    if output.exists() or output.is_symlink():
         raise FileExistsError(f"{output} exists; choose another output path (nothing is overwritten)")
     size = (info.input_height, info.input_width)
 
@@ -88,42 +95,57 @@ def quantize(
             return {"image": np.repeat(network_input(np.asarray(rgb, np.uint8), size), info.batch, axis=0)}
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as tmp:
-        partial = Path(tmp) / output.name
+    remove_stale(output.parent)  # staging a killed run left
+    # The quantiser writes side files (the augmented calibration graph) beside its output: a staging
+    # folder named like every temporary, so that the next run can tell a dead run's leftovers.
+    tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(output.name), suffix=".partial", dir=output.parent))
+    try:
+        partial = tmp / output.name
         tensorrt = target == "tensorrt"
-        with contextlib.redirect_stdout(io.StringIO()):  # the percentile calibrator prints its progress
-            quantize_static(
-                str(onnx_path),
-                str(partial),
-                Reader(),
-                quant_format=QuantFormat.QDQ,
-                op_types_to_quantize=list(QUANTISED_OPS),
-                per_channel=per_channel,
-                activation_type=QuantType.QInt8 if target == "tensorrt" else QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.Percentile if tensorrt else CalibrationMethod.MinMax,
-                extra_options=(
-                    {
-                        "ActivationSymmetric": True,
-                        "WeightSymmetric": True,
-                        "QuantizeBias": False,
-                        "CalibPercentile": 99.99,
-                    }
-                    if tensorrt
-                    else {"CalibTensorRangeSymmetric": False}
-                ),
-            )
-        model = onnx.load(str(partial))
+        try:
+            # a signal inside ORT's C++ code would surface as an internal error: held until it returns
+            with signals_deferred(), contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints
+                quantize_static(
+                    str(onnx_path),
+                    str(partial),
+                    Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(QUANTISED_OPS),
+                    per_channel=per_channel,
+                    activation_type=QuantType.QInt8 if target == "tensorrt" else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.Percentile if tensorrt else CalibrationMethod.MinMax,
+                    extra_options=(
+                        {
+                            "ActivationSymmetric": True,
+                            "WeightSymmetric": True,
+                            "QuantizeBias": False,
+                            "CalibPercentile": 99.99,
+                        }
+                        if tensorrt
+                        else {"CalibTensorRangeSymmetric": False}
+                    ),
+                )
+            model = onnx.load(str(partial))
+        except OSError:
+            raise  # the disk, not the graph
+        except Exception as exc:  # checker, shape inference, ORT: a bad graph, named, in one line
+            raise ValueError(f"{onnx_path}: cannot quantise this graph: {_first_line(exc)}") from exc
         source = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
         del model.metadata_props[:]
         for key, value in {**source, PRECISION_KEY: "int8"}.items():
             model.metadata_props.add(key=key, value=value)
-        onnx.save(model, str(partial))
-        os.replace(partial, output)  # complete before it appears under its name
+        write_with(output, lambda staged: onnx.save(model, str(staged)))  # complete before it appears
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return output
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_guarded("depth-estimation quantize", _main, argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="depth-estimation quantize", description=__doc__.split("\n")[0])
     parser.add_argument("onnx", help="exported fp32 graph")
     parser.add_argument("output", help="int8 graph to write (must not exist)")
@@ -131,23 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--images", help="folder of calibration images (the camera's own frames are best)")
     source.add_argument("--synthetic", choices=("indoor", "outdoor"), default="indoor",
                         help="generated calibration scenes when no --images (default: indoor)")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=64, help="calibration frames (default: 64)")
+    parser.add_argument("--frames", type=positive_int, default=64, help="calibration frames (default: 64)")
     parser.add_argument("--target", choices=TARGETS, default="onnxruntime",
                         help="onnxruntime (CPU, uint8 activations) or tensorrt (symmetric int8 Q/DQ; "
                         "depth-estimation export --precision int8 makes this too) (default: onnxruntime)")  # fmt: skip
-    args = parser.parse_args(argv)
-    if args.frames < 1:
-        parser.error(f"--frames must be at least 1, got {args.frames}")
-    try:
-        info = read_onnx_info(args.onnx)
-        frames = (
-            folder_frames(args.images, args.frames)
-            if args.images
-            else synthetic_frames(args.synthetic, args.frames, info.input_height, info.input_width)
-        )
-        path = quantize(args.onnx, args.output, frames, target=args.target)
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
-        parser.exit(2, f"error: {exc}\n")
+    return parser
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    info = read_onnx_info(args.onnx)
+    frames = (
+        folder_frames(args.images, args.frames)
+        if args.images
+        else synthetic_frames(args.synthetic, args.frames, info.input_height, info.input_width)
+    )
+    path = quantize(args.onnx, args.output, frames, target=args.target)
     print(f"wrote {path}")
     return 0
 

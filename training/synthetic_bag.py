@@ -10,12 +10,18 @@ One scene (one seed of :func:`training.datasets.synthetic.render_scene`), the ca
 
 All three messages of a frame carry the same header (stamp, ``frame_id``); stamps start at a fixed
 epoch time (:data:`START_NS`, November 2023) spaced by 1/``rate_hz``; each message's log time is its
-stamp. Topics offer a camera driver's QoS (best effort, keep last 5). Messages are built with
+stamp, the image's logged first (``camera_info_delay`` logs the CameraInfo later still, as drivers
+that publish it after the image are recorded). Topics offer a camera driver's QoS (best effort, keep
+last 5). Messages are built with
 :mod:`depth_estimation_ros.messages` on rosbags' ROS 2 Humble types.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +78,8 @@ def write_synthetic_bag(
     start_ns: int = START_NS,
     sparse_fraction: float = 0.0,
     sparse_size: tuple[int, int] | None = None,
+    sizes: Sequence[tuple[int, int]] | None = None,
+    camera_info_delay: float = 0.0,
 ) -> dict[str, Any]:
     """Write a ``frames``-long synthetic camera sequence to a new rosbag2 folder ``output``.
 
@@ -79,8 +87,12 @@ def write_synthetic_bag(
     fraction of the pixels of a ``sparse_size`` (height, width) grid registered to the camera (by
     default the camera's), as a LiDAR projected into the camera or a partial depth camera gives.
 
+    ``sizes``: (height, width) of each frame in turn, cycled (default: ``height`` × ``width`` for
+    all), each with the intrinsics of its own render. ``camera_info_delay``: seconds after its image
+    at which each CameraInfo is logged.
+
     Returns a summary: ``output``, ``storage``, ``frames``, ``topics`` (topic → (type, count)),
-    ``stamps_ns`` (one per frame) and ``pan_deg`` (one per frame).
+    ``stamps_ns`` (one per frame), ``sizes`` ((height, width) per frame) and ``pan_deg`` (one per frame).
     """
     if frames < 1:
         raise ValueError(f"frames must be at least 1, got {frames}")
@@ -96,6 +108,12 @@ def write_synthetic_bag(
         raise ValueError(f"seed must be non-negative, got {seed}")
     if not 0 <= sparse_fraction <= 1:
         raise ValueError(f"sparse_fraction must be in [0, 1], got {sparse_fraction}")
+    if not (math.isfinite(camera_info_delay) and camera_info_delay >= 0):
+        raise ValueError(f"camera_info_delay must be a finite number of seconds >= 0, got {camera_info_delay}")
+    cycle = [(int(h), int(w)) for h, w in sizes] if sizes is not None else [(height, width)]
+    if not cycle or any(h < 1 or w < 1 for h, w in cycle):
+        raise ValueError(f"sizes must be one or more positive (height, width) pairs, got {sizes}")
+    shapes = [cycle[i % len(cycle)] for i in range(frames)]
     ns = _namespace(namespace)
     topics = {"image": f"{ns}/image_raw", "camera_info": f"{ns}/camera_info", "depth": f"{ns}/depth_gt"}
     msgtypes = {"image": IMAGE, "camera_info": CAMERA_INFO, "depth": IMAGE}
@@ -117,11 +135,20 @@ def write_synthetic_bag(
             key: writer.add_connection(topics[key], msgtypes[key], typestore=store, offered_qos_profiles=offered)
             for key in topics
         }
+        size = ",".join(f"{w}x{h}" for h, w in cycle)
         writer.set_custom_data(
             "depth_estimation_ros.synthetic",
-            f"kind={kind} seed={seed} fov_deg={fov:g} size={width}x{height} pan_deg={PAN_DEG[0]:g}..{PAN_DEG[1]:g}",
+            f"kind={kind} seed={seed} fov_deg={fov:g} size={size} pan_deg={PAN_DEG[0]:g}..{PAN_DEG[1]:g}",
         )
-        for pan, stamp in zip(pans, stamps, strict=True):
+        delay_ns, sequence = round(camera_info_delay * 1e9), itertools.count()
+        queued: list[tuple[int, int, str, bytes]] = []  # (log time, sequence, key, CDR): written in log-time order
+
+        def write_until(log_time: float) -> None:
+            while queued and queued[0][0] <= log_time:
+                logged, _, key, raw = heapq.heappop(queued)
+                writer.write(connections[key], logged, raw)
+
+        for pan, stamp, (height, width) in zip(pans, stamps, shapes, strict=True):
             sample = render_scene(seed, height, width, kind, fov, pan_deg=float(pan))
             head = header(stamp // 10**9, stamp % 10**9, frame_id, types)
             camera = CameraModel(width, height, sample["K"], D=np.zeros(5), distortion_model="plumb_bob",
@@ -137,12 +164,16 @@ def write_synthetic_bag(
                 "depth": depth_image_msg(depth, head, types),
             }
             for key, message in messages.items():
-                writer.write(connections[key], stamp, store.serialize_cdr(message, msgtypes[key]))
+                logged = stamp + (delay_ns if key == "camera_info" else 0)
+                heapq.heappush(queued, (logged, next(sequence), key, store.serialize_cdr(message, msgtypes[key])))
+            write_until(stamp)  # a delayed CameraInfo may come after later frames' images
+        write_until(math.inf)
     return {
         "output": Path(output),
         "storage": storage,
         "frames": frames,
         "topics": {topics[key]: (msgtypes[key], frames) for key in topics},
         "stamps_ns": stamps,
+        "sizes": shapes,
         "pan_deg": [float(p) for p in pans],
     }

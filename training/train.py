@@ -554,12 +554,15 @@ class Trainer:
         self.config = config
         self.output = Path(config["output"])
         existing = [name for name in RUN_FILES if (self.output / name).exists()]
+        # A folder is a run once it has a checkpoint: one that failed before its first (a bad dataset,
+        # Ctrl-C in epoch 1) left only config.yaml, which the retry rewrites.
+        checkpoints = [name for name in existing if name.endswith(".pt")]
         if resume == "auto" and not (self.output / "last.pt").is_file():
             log.info("--resume auto: no %s yet, starting a new run", self.output / "last.pt")
             resume = None
-        if existing and not resume and not overwrite:
+        if checkpoints and not resume and not overwrite:
             raise FileExistsError(
-                f"{self.output} holds a training run ({', '.join(existing)}); continue it with --resume auto, "
+                f"{self.output} holds a training run ({', '.join(checkpoints)}); continue it with --resume auto, "
                 "or pass --overwrite to start over (its checkpoints will be replaced)"
             )
         if self.output.exists() and not self.output.is_dir():

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..files import is_hub_id
+from ..validation import input_file
 from .base import Backend, DependencyError, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,7 @@ def detect_format(path: str | os.PathLike) -> str:
 
         resolve(path)  # a folder without config.json, or an id not in the cache, is an error naming it
         return "transformers"
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
+    input_file(path, "model file")  # a FIFO or device is named, never opened
     if path.suffix.lower() in FORMATS:
         return FORMATS[path.suffix.lower()]
     with path.open("rb") as f:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ..card import ModelCard, card_of
+from ..validation import parse_json
 
 METADATA_KEY = "depth_estimation_ros"  # ONNX metadata_props key / engine sidecar content
 
@@ -70,10 +71,12 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, text: str, source: str) -> ModelInfo:
+        data = parse_json(text, f"{source}: model metadata")  # bounded, duplicate keys and NaN refused
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: model metadata is not a JSON object")
         try:
-            data = json.loads(text)
             return cls(**data)
-        except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: model metadata is not valid ({exc})") from None
 
     @classmethod

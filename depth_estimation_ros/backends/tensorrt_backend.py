@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..files import refuse_existing, staged_files
+from ..validation import read_json
 from .base import Backend, DependencyError, ModelInfo
 from .onnxruntime_backend import read_onnx_info
 
@@ -305,15 +306,15 @@ def read_sidecar(engine_path: str | os.PathLike) -> tuple[EngineKey, ModelInfo, 
             f"{engine_path}: no {path.name} beside it, so its TensorRT version, GPU and model are unknown; "
             "build engines with depth-estimation build-engine"
         )
+    data = read_json(path, "engine description")  # bounded, duplicate keys and NaN refused, path named
     try:
-        data = json.loads(path.read_text())
         key, info, onnx, digest = (
             EngineKey.from_dict(data["key"]),
             ModelInfo(**data["info"]),
             data.get("onnx"),
             data["engine_sha256"],
         )
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: not a valid engine description ({exc})") from None
     if sha256_file(engine_path) != digest:
         raise ValueError(

@@ -31,7 +31,9 @@ from typing import Any
 import torch
 
 from .. import __version__
+from ..errors import MAX_IMAGE_SIDE
 from ..files import staged_file
+from ..validation import check_weights, fail, input_file, integer, mapping, number, numbers, shown, text
 
 log = logging.getLogger(__name__)
 _WITHOUT_FOCAL: set[str] = set()  # checkpoints already reported as lacking a focal length
@@ -83,25 +85,116 @@ def save_checkpoint(
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a checkpoint dict; errors name the file and what is wrong."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+    path = input_file(path, "checkpoint")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ValueError(
-            f"{path} is not a readable checkpoint (truncated, corrupt or not a torch file): {exc}"
+            f"{shown(path)} is not a readable checkpoint (truncated, corrupt or not a torch file): {exc}"
         ) from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a depth_estimation_ros checkpoint (no format={FORMAT!r} entry)")
-    if state.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(
-            f"{path} has checkpoint format {state['format_version']}; this version reads up to {FORMAT_VERSION}"
-        )
+        raise ValueError(f"{shown(path)} is not a depth_estimation_ros checkpoint (no format={FORMAT!r} entry)")
+    version = integer(state.get("format_version", 0), f"{shown(path)}: format_version", 0)
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{shown(path)} has checkpoint format {version}; this version reads up to {FORMAT_VERSION}")
     for key in ("model", "state_dict"):
         if not isinstance(state.get(key), dict):
-            raise ValueError(f"{path} lacks the {key!r} entry of a checkpoint")
+            raise ValueError(f"{shown(path)} lacks the {key!r} entry of a checkpoint")
+    check_fields(shown(path), state)
     return state
+
+
+def check_fields(source: str, state: dict) -> None:
+    """Every field a loader uses, type- and range-checked (``FILE: FIELD: expected ...``), and the
+    weights finite: a file's values reach torch only once they are known to make sense."""
+
+    def where(key: str) -> str:
+        return f"{source}: {key}"
+
+    model = state["model"]
+    text(model.get("name"), where("model.name"))
+    check_options(source, model)
+    for name, tensor in state["state_dict"].items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            fail(where(f"state_dict[{name!r}]"), "a tensor named by a string", type(tensor).__name__)
+    if state.get("input_size") is not None:
+        size = state["input_size"]
+        if not isinstance(size, list | tuple) or len(size) != 2:
+            fail(where("input_size"), f"[height, width] of 1 to {MAX_IMAGE_SIDE} pixels", size)
+        for name, side in zip(("height", "width"), size, strict=True):
+            integer(side, where(f"input_size {name}"), 1, MAX_IMAGE_SIDE)
+    if state.get("depth_range") is not None:
+        low, high = numbers(state["depth_range"], where("depth_range"), 2)
+        if not 0 < low < high:
+            fail(where("depth_range"), "[min, max] with 0 < min < max", state["depth_range"])
+    if state.get("normalization") is not None:
+        normalization = mapping(state["normalization"], where("normalization"))
+        numbers(normalization.get("mean"), where("normalization.mean"), 3)
+        if min(numbers(normalization.get("std"), where("normalization.std"), 3)) <= 0:
+            fail(where("normalization.std"), "3 positive numbers", normalization["std"])
+    if state.get("size_divisor") is not None:
+        integer(state["size_divisor"], where("size_divisor"), 1, MAX_IMAGE_SIDE)
+    if state.get("focal_length") is not None:
+        number(state["focal_length"], where("focal_length (pixels)"), above=0)
+    for key in ("extra", "version"):
+        if state.get(key) is not None and not isinstance(state[key], dict if key == "extra" else str):
+            fail(where(key), "a mapping" if key == "extra" else "a string", state[key])
+    check_weights(source, state["state_dict"].items())
+
+
+def check_options(source: str, model: dict) -> None:
+    """The stored build options have the types the model's signature declares (an int for
+    ``num_bins``, a finite float for ``max_depth`` …), so a wrong one is named, not a torch error."""
+    import typing
+
+    from . import _MODELS  # the registry imports this module
+
+    factory = _MODELS.get(model["name"])
+    if factory is None:
+        raise ValueError(f"{source}: model.name {model['name']!r} is not one of {sorted(_MODELS)}")
+    try:
+        hints = typing.get_type_hints(factory.__init__)
+    except Exception:  # annotations that do not resolve: the build reports what is wrong
+        return
+    for key, value in model.items():
+        expected = hints.get(key)
+        if key not in ("name", "pretrained") and expected is not None and not _fits(value, expected):
+            fail(f"{source}: model.{key}", _describe(expected), value)
+    low, high = model.get("min_depth"), model.get("max_depth")
+    if _fits(low, float) and _fits(high, float) and not 0 < low < high:
+        fail(f"{source}: model.min_depth, max_depth", "0 < min_depth < max_depth", [low, high])
+
+
+def _alternatives(annotation) -> tuple:
+    import types
+    import typing
+
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _fits(value, annotation) -> bool:
+    """Whether a plain value (from a file) is of the annotated type; kinds not listed pass."""
+    for kind in _alternatives(annotation):
+        if kind is type(None) and value is None:
+            return True
+        if kind is bool and isinstance(value, bool):
+            return True
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return True
+        if kind is str and isinstance(value, str):
+            return True
+        if kind not in (type(None), bool, int, float, str):
+            return True
+    return False
+
+
+def _describe(annotation) -> str:
+    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}
+    return " or ".join(names.get(kind, getattr(kind, "__name__", str(kind))) for kind in _alternatives(annotation))
 
 
 def legacy_defaults(name: str | None) -> dict[str, Any]:
@@ -137,9 +230,7 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
         model.load_state_dict(state["state_dict"])
     except RuntimeError as exc:
         raise ValueError(f"{path}: weights do not match model {name!r}: {exc}") from exc
-    focal = state.get("focal_length")
-    if focal is not None and (isinstance(focal, bool) or not isinstance(focal, int | float) or not focal > 0):
-        raise ValueError(f"{path}: focal_length must be a positive number of pixels, got {focal!r}")
+    focal = state.get("focal_length")  # checked by load_checkpoint
     model.focal_length = None if focal is None else float(focal)
     if focal is None and str(path) not in _WITHOUT_FOCAL:
         _WITHOUT_FOCAL.add(str(path))

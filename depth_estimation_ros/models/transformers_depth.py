@@ -26,7 +26,6 @@ feeding sparse depth in as its prompt is not wired yet.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import replace
@@ -38,6 +37,7 @@ from torch.nn import functional as F
 
 from ..card import InputRule, ModelCard
 from ..files import is_hub_id
+from ..validation import read_json
 
 FAMILIES = ("depth_anything", "prompt_depth_anything", "dpt", "glpn", "zoedepth", "depth_pro")
 RESAMPLE = {0: "nearest", 1: "area", 2: "bilinear", 3: "bicubic", 4: "area", 5: "bicubic"}  # PIL codes
@@ -45,15 +45,8 @@ CONFIG_LIMIT = 1 << 20  # bytes: configs are small; a bigger "config" is not one
 
 
 def _read_json(path: Path) -> dict:
-    if path.stat().st_size > CONFIG_LIMIT:
-        raise ValueError(f"{path}: {path.stat().st_size} bytes is too large for a model config")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not a readable JSON file: {exc}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
+    # Bounded, duplicate keys and NaN refused, the path named (validation.read_json).
+    return read_json(path, "model config", CONFIG_LIMIT)
 
 
 def is_transformers_folder(path: str | os.PathLike) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from depth_estimation_ros.validation import input_file
 from training.datasets import (
     DepthDataset,
     Sample,
@@ -118,7 +119,7 @@ class KittiEigen(DepthDataset):
         for root in (self.raw_root, *self.gt_roots):
             if not root.is_dir():
                 raise FileNotFoundError(f"KITTI root directory not found: {root}")
-        text = read_bytes(split_file).decode("utf-8")
+        text = read_bytes(input_file(split_file, "KITTI split file")).decode("utf-8")
 
         self.samples: list[tuple[str, Path, Path | None]] = []  # (rgb relpath, rgb path, depth or scan path)
         self.cameras: dict[str, tuple[np.ndarray, tuple[int, int] | None]] = {}

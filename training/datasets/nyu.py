@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import scipy.io
 
+from depth_estimation_ros.validation import input_file
 from training.datasets import (
     DEPTH_ENCODINGS,
     DepthDataset,
@@ -49,9 +50,7 @@ def nyu_intrinsics(h: int, w: int, intrinsics: Any, source: str) -> np.ndarray:
 
 def read_nyu_splits(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """``trainNdxs`` / ``testNdxs`` of ``splits.mat`` (MATLAB v5 or v7.3), as 0-based indices."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"NYU splits file not found: {path} (expected splits.mat with trainNdxs and testNdxs)")
+    path = input_file(path, "NYU splits file (splits.mat with trainNdxs and testNdxs)")
     try:
         if h5py.is_hdf5(path):
             with h5py.File(path, "r") as f:
@@ -95,8 +94,7 @@ class NYUDepthV2Mat(DepthDataset):
         if split not in ("train", "test", "all"):
             raise ValueError(f"unknown split {split!r}; expected 'train', 'test' or 'all'")
         self.depth_key = MAT_DEPTH_KEYS[depth]
-        if not self.mat_path.is_file():
-            raise FileNotFoundError(f"NYU labeled file not found: {self.mat_path} (expected nyu_depth_v2_labeled.mat)")
+        input_file(self.mat_path, "NYU labeled file (nyu_depth_v2_labeled.mat)")  # a FIFO is named, never opened
         if not h5py.is_hdf5(self.mat_path):
             raise ValueError(f"{self.mat_path}: not a MATLAB v7.3 (HDF5) file; expected nyu_depth_v2_labeled.mat")
         with h5py.File(self.mat_path, "r") as f:

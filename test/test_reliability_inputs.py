@@ -1,0 +1,297 @@
+"""The bad-input suite: every file a user hands in is checked where it enters (validation.py):
+kinds other than a regular file, bounded YAML, duplicate keys, typed and ranged fields, finite weights."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from reliability import bag_args, case, cases_of, images, predict_args, run_case, tiny_config
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
+)  # 10⁹ values once expanded, 400 bytes
+
+
+def fifo(ctx, name: str):
+    path = ctx.tmp / name
+    os.mkfifo(path)
+    return path
+
+
+def camera_yaml(ctx, text: str):
+    path = ctx.tmp / "camera.yaml"
+    path.write_text(text)
+    return path
+
+
+CAMERA = """image_width: 96
+image_height: 64
+camera_matrix: {rows: 3, cols: 3, data: [80.0, 0, 48, 0, 80.0, 32, 0, 0, 1]}
+"""
+
+
+def predict_with_camera(ctx, camera):
+    source = images(ctx.tmp / "in")
+    return predict_args(ctx, source, ctx.tmp / "out", "--camera", camera)
+
+
+def spoiled_checkpoint(ctx, spoil):
+    checkpoint, _ = ctx.deployed["acan"]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    spoil(state)
+    path = ctx.tmp / "spoiled.pt"
+    torch.save(state, path)
+    return path
+
+
+# ============================================================================ YAML
+
+
+@case("train-config-alias-bomb", "train", "a 400-byte config whose aliases expand to 10⁹ values",
+      "exit 1 at once; names the file and the expansion bound")  # fmt: skip
+def _(ctx):
+    config = ctx.tmp / "bomb.yaml"
+    config.write_text(BOMB)
+    line = ctx.fails(1, "train", "--config", config)
+    assert str(config) in line
+    assert "once aliases are expanded" in line
+
+
+@case("train-config-duplicate-key", "train", "config file with the `train:` section twice",
+      "exit 1; names the key, its lines and the file")  # fmt: skip
+def _(ctx):
+    config = tiny_config(ctx.tmp)
+    config.write_text(config.read_text() + "train:\n  epochs: 9\n")
+    line = ctx.fails(1, "train", "--config", config)
+    assert str(config) in line
+    assert "duplicate key 'train'" in line
+    assert "first on line" in line
+
+
+@case("train-config-deep-nesting", "train", "config nested 10000 levels deep (`[[[[...]]]]`)",
+      "exit 1; names the nesting bound, no RecursionError")  # fmt: skip
+def _(ctx):
+    config = ctx.tmp / "deep.yaml"
+    config.write_text("model: " + "[" * 10000 + "]" * 10000 + "\n")
+    line = ctx.fails(1, "train", "--config", config)
+    assert str(config) in line
+    assert "nested deeper than" in line
+
+
+@case("train-config-oversized", "train", "a 2 MiB config file", "exit 1; names the size bound")
+def _(ctx):
+    config = ctx.tmp / "big.yaml"
+    config.write_text("# padding\n" * 210_000)
+    line = ctx.fails(1, "train", "--config", config)
+    assert str(config) in line
+    assert "more than the 1.0 MiB" in line
+
+
+@case("predict-camera-alias-bomb", "predict", "`--camera` YAML whose aliases expand to 10⁹ values",
+      "exit 1 at once; names the camera file")  # fmt: skip
+def _(ctx):
+    camera = camera_yaml(ctx, BOMB)
+    line = ctx.fails(1, *predict_with_camera(ctx, camera))
+    assert str(camera) in line
+    assert "once aliases are expanded" in line
+
+
+@case("predict-camera-duplicate-key", "predict", "`--camera` YAML with `image_width` twice",
+      "exit 1; names the key and the file")  # fmt: skip
+def _(ctx):
+    camera = camera_yaml(ctx, CAMERA + "image_width: 640\n")
+    line = ctx.fails(1, *predict_with_camera(ctx, camera))
+    assert str(camera) in line
+    assert "duplicate key 'image_width'" in line
+
+
+@case("predict-camera-nan-k", "predict", "`--camera` YAML with `.nan` in `camera_matrix`",
+      "exit 1; `FILE: camera_matrix.data: expected a list of 9 finite numbers`")  # fmt: skip
+def _(ctx):
+    camera = camera_yaml(ctx, CAMERA.replace("80.0, 0, 48", ".nan, 0, 48"))
+    line = ctx.fails(1, *predict_with_camera(ctx, camera))
+    assert f"{camera}: camera_matrix.data: expected a list of 9 finite numbers" in line
+
+
+@case("predict-camera-negative-width", "predict", "`--camera` YAML with `image_width: -96`",
+      "exit 1; `FILE: image_width: expected an integer from 1 to ...`")  # fmt: skip
+def _(ctx):
+    camera = camera_yaml(ctx, CAMERA.replace("image_width: 96", "image_width: -96"))
+    line = ctx.fails(1, *predict_with_camera(ctx, camera))
+    assert f"{camera}: image_width: expected an integer from 1 to" in line
+    assert "-96" in line
+
+
+# ============================================================================ file kinds
+
+
+@case("predict-camera-fifo", "predict", "`--camera` naming a FIFO", "exit 1 at once (never opened); `is a FIFO`")
+def _(ctx):
+    camera = fifo(ctx, "camera.yaml")
+    line = ctx.fails(1, *predict_with_camera(ctx, camera))
+    assert f"{camera} is a FIFO, expected a regular file" in line
+
+
+@case("predict-camera-folder", "predict", "`--camera` naming a folder", "exit 1; `is a folder, expected a file`")
+def _(ctx):
+    (ctx.tmp / "cam").mkdir()
+    line = ctx.fails(1, *predict_with_camera(ctx, ctx.tmp / "cam"))
+    assert f"{ctx.tmp / 'cam'} is a folder, expected a file" in line
+    assert "not found" not in line
+
+
+@case("predict-model-fifo", "predict", "`--model` naming a FIFO (`model.pt`)",
+      "exit 1 at once (never opened); `is a FIFO`")  # fmt: skip
+def _(ctx):
+    model = fifo(ctx, "model.pt")
+    line = ctx.fails(1, "predict", "--model", model, "--input", images(ctx.tmp / "in"), "--output", ctx.tmp / "o")
+    assert f"{model} is a FIFO, expected a regular file" in line
+
+
+@case("eval-nyu-mat-fifo", "eval", "`--nyu-mat` naming a FIFO", "exit 1 at once (never opened); `is a FIFO`")
+def _(ctx):
+    checkpoint, _ = ctx.deployed["acan"]
+    mat = fifo(ctx, "nyu.mat")
+    line = ctx.fails(1, "eval", "--checkpoint", checkpoint, "--dataset", "nyu", "--nyu-mat", mat)
+    assert f"{mat} is a FIFO, expected a regular file" in line
+    assert "not found" not in line
+
+
+@case("eval-nyu-mat-folder", "eval", "`--nyu-mat` naming a folder", "exit 1; `is a folder, expected a file`")
+def _(ctx):
+    checkpoint, _ = ctx.deployed["acan"]
+    line = ctx.fails(1, "eval", "--checkpoint", checkpoint, "--dataset", "nyu", "--nyu-mat", ctx.tmp)
+    assert f"{ctx.tmp} is a folder, expected a file" in line
+    assert "not found" not in line
+
+
+@case("eval-kitti-split-fifo", "eval", "`--kitti-split` naming a FIFO",
+      "exit 1 at once (never opened); `KITTI split file ... is a FIFO`")  # fmt: skip
+def _(ctx):
+    checkpoint, _ = ctx.deployed["acan"]
+    split = fifo(ctx, "split.txt")
+    line = ctx.fails(1, "eval", "--checkpoint", checkpoint, "--dataset", "kitti", "--kitti-split", split,
+                     "--kitti-raw", ctx.tmp, "--kitti-gt", ctx.tmp)  # fmt: skip
+    assert f"KITTI split file {split} is a FIFO, expected a regular file" in line
+
+
+# ============================================================================ checkpoints
+
+
+@case("predict-checkpoint-nan-weights", "predict", "checkpoint whose first conv weight is all NaN",
+      "exit 1; names the file and the tensor (no all-NaN depth, exit 0)")  # fmt: skip
+def _(ctx):
+    name = None
+
+    def spoil(state):
+        nonlocal name
+        name = next(k for k, v in state["state_dict"].items() if v.is_floating_point())
+        state["state_dict"][name].fill_(float("nan"))
+
+    model = spoiled_checkpoint(ctx, spoil)
+    line = ctx.fails(1, "predict", "--model", model, "--input", images(ctx.tmp / "in"), "--output", ctx.tmp / "o")
+    assert f"{model}: weight {name} holds" in line
+    assert "NaN/infinite" in line
+    assert not (ctx.tmp / "o").exists() or not any((ctx.tmp / "o").iterdir())
+
+
+@case("export-checkpoint-inf-weights", "export", "checkpoint with an infinite weight",
+      "exit 1; nothing written; names the file and the tensor")  # fmt: skip
+def _(ctx):
+    def spoil(state):
+        tensor = next(v for v in state["state_dict"].values() if v.is_floating_point())
+        tensor.view(-1)[0] = float("inf")
+
+    model = spoiled_checkpoint(ctx, spoil)
+    line = ctx.fails(1, "export", "--checkpoint", model, "--output", ctx.tmp / "m.onnx")
+    assert f"{model}: weight" in line
+    assert "holds 1 NaN/infinite values" in line
+    assert not (ctx.tmp / "m.onnx").exists()
+
+
+@case("predict-checkpoint-absurd-input-size", "predict", "checkpoint with `input_size: [100000, 100000]`",
+      "exit 1 before any allocation; names the field and the bound")  # fmt: skip
+def _(ctx):
+    model = spoiled_checkpoint(ctx, lambda state: state.update(input_size=[100_000, 100_000]))
+    line = ctx.fails(1, "predict", "--model", model, "--input", images(ctx.tmp / "in"), "--output", ctx.tmp / "o")
+    assert f"{model}: input_size height: expected an integer from 1 to" in line
+
+
+@case("predict-checkpoint-wrong-type-option", "predict", "checkpoint with model option `max_depth: \"ten\"`",
+      "exit 1; `FILE: model.max_depth: expected a finite number`")  # fmt: skip
+def _(ctx):
+    model = spoiled_checkpoint(ctx, lambda state: state["model"].update(max_depth="ten"))
+    line = ctx.fails(1, "predict", "--model", model, "--input", images(ctx.tmp / "in"), "--output", ctx.tmp / "o")
+    assert f"{model}: model.max_depth: expected a finite number" in line
+    assert "'ten'" in line
+
+
+# ============================================================================ bags
+
+
+def synthetic_bag(ctx):
+    from training.synthetic_bag import write_synthetic_bag
+
+    path = ctx.tmp / "seq"
+    write_synthetic_bag(path, frames=2, height=48, width=64, seed=3)
+    return path
+
+
+@case("bag-metadata-alias-bomb", "bag", "a bag whose `metadata.yaml` ends with aliases expanding to 10⁹ values",
+      "exit 1 at once; names `metadata.yaml` and the expansion bound; nothing written")  # fmt: skip
+def _(ctx):
+    source = synthetic_bag(ctx)
+    with (source / "metadata.yaml").open("a") as f:
+        f.write(BOMB)
+    line = ctx.fails(1, *bag_args(ctx, source, ctx.tmp / "out"))
+    assert str(source / "metadata.yaml") in line
+    assert "once aliases are expanded" in line
+    assert not (ctx.tmp / "out").exists()
+
+
+@case("bag-metadata-fifo", "bag", "a bag whose `metadata.yaml` is a FIFO",
+      "exit 1 at once (never opened, so nothing blocks); `bag metadata ... is a FIFO`")  # fmt: skip
+def _(ctx):
+    source = synthetic_bag(ctx)
+    (source / "metadata.yaml").unlink()
+    os.mkfifo(source / "metadata.yaml")
+    line = ctx.fails(1, *bag_args(ctx, source, ctx.tmp / "out"))
+    assert f"bag metadata {source / 'metadata.yaml'} is a FIFO, expected a regular file" in line
+
+
+# ============================================================================ images
+
+
+@case("predict-non-utf8-name", "predict", "input folder holding `caf\\xe9.png` (a name that is not UTF-8)",
+      "exit 0; the image is read, the result named `caf\\xe9` (no crash, exit 139)")  # fmt: skip
+def _(ctx):
+    source = images(ctx.tmp / "in", names=("a.png",))
+    os.rename(source / "a.png", os.path.join(os.fsencode(source), b"caf\xe9.png"))
+    code, _, err = ctx.run(*predict_args(ctx, source, ctx.tmp / "out"))
+    assert code == 0, err
+    assert any(p.name.startswith("caf\\xe9") for p in (ctx.tmp / "out").iterdir())
+
+
+@case("predict-zero-byte-image", "predict", "a zero-byte `b.png` in the input folder",
+      "exit 1; `cannot read image ... the file is empty`")  # fmt: skip
+def _(ctx):
+    source = images(ctx.tmp / "in")
+    (source / "b.png").write_bytes(b"")
+    line = ctx.fails(1, *predict_args(ctx, source, ctx.tmp / "out"))
+    assert f"cannot read image {source / 'b.png'}: the file is empty" in line
+
+
+@case("predict-fifo-in-folder", "predict", "a FIFO named `b.png` in the input folder",
+      "exit 1 at once (never opened); `is a FIFO`")  # fmt: skip
+def _(ctx):
+    source = images(ctx.tmp / "in", names=("a.png",))
+    os.mkfifo(source / "b.png")
+    line = ctx.fails(1, *predict_args(ctx, source, ctx.tmp / "out"))
+    assert f"image {source / 'b.png'} is a FIFO, expected a regular file" in line
+
+
+@pytest.mark.parametrize("case_id", cases_of(__name__))
+def test_bad_input(case_id, request, tmp_path, capsys):
+    run_case(case_id, request, tmp_path, capsys)

@@ -1,0 +1,290 @@
+"""Bad-input cases: signals and failures in the middle of a write, stale staging, quantize's boundary.
+
+A signal that lands inside a C++ writer (torch.save, onnx.save, the ORT quantiser) comes out of it
+as an internal RuntimeError; the writers here are replaced by ones that do exactly that, so a case
+fails unless the signal is held until the write returned.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from reliability import TINY, bag_args, case, cases_of, command, hashes, images, run_case, tiny_config
+
+DEAD_PID = 4194305  # above Linux's largest pid (2**22): never a live process
+
+
+def wrapping_writer(real, signum, before=None):
+    """``real`` (a writer) that first sends ``signum`` to this process, turning the interrupt into a
+    RuntimeError as C++ code does; with the signal held it writes normally."""
+
+    def write(*args, **kwargs):
+        try:
+            if before is not None:
+                before(*args)
+            os.kill(os.getpid(), signum)
+            sum(range(1000))  # a few bytecodes: a Python handler runs here
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("[enforce fail at inline_container.cc] PytorchStreamWriter failed writing") from exc
+        return real(*args, **kwargs)
+
+    return write
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if "partial" in p.name)
+
+
+@pytest.fixture(scope="module")
+def writes_run(tmp_path_factory):
+    """A one-epoch tiny run (its folder and config)."""
+    from training.train import main as train_main
+
+    folder = tmp_path_factory.mktemp("writes")
+    config = tiny_config(folder)
+    assert train_main(["--config", str(config)]) == 0
+    return folder / "run", config
+
+
+# ============================================================================ train
+
+
+def _signal_in_checkpoint_save(ctx, signum, status, word):
+    monkeypatch = ctx.fixture("monkeypatch")
+    monkeypatch.setattr(torch, "save", wrapping_writer(torch.save, signum))
+    config = tiny_config(ctx.tmp)
+    run = ctx.tmp / "run"
+    code, _, err = ctx.run("train", "--config", config)
+    assert code == status, err
+    assert word in err
+    assert "error" not in err
+    assert not (run / "last.pt").exists()
+    assert not (run / "best.pt").exists()
+    assert leftovers(run) == []
+    monkeypatch.undo()
+    # nothing was checkpointed: the retry (without --resume) starts over
+    assert ctx.run("train", "--config", config)[0] == 0
+    assert (run / "last.pt").is_file()
+
+
+@case("train-sigterm-checkpoint-save", "train", "SIGTERM while `last.pt` is written (torch.save turns it into "
+      "an internal error)", "exit 143 `terminated`; no `last.pt`, no temporary; the retry starts")  # fmt: skip
+def _(ctx):
+    _signal_in_checkpoint_save(ctx, signal.SIGTERM, 143, "terminated")
+
+
+@case("train-sigint-checkpoint-save", "train", "Ctrl-C while `last.pt` is written",
+      "exit 130 `interrupted`; no `last.pt`, no temporary; the retry starts")  # fmt: skip
+def _(ctx):
+    _signal_in_checkpoint_save(ctx, signal.SIGINT, 130, "interrupted")
+
+
+@case("train-stale-partial-resume", "train", "`--resume auto` in a run folder holding a `.partial` checkpoint "
+      "of a killed save, and one of a live process", "resumes; the dead one's temporary is removed, the live one's "
+      "kept")  # fmt: skip
+def _(ctx):
+    run, config = ctx.fixture("writes_run")
+    copy = ctx.tmp / "run"
+    shutil.copytree(run, copy)
+    stale = copy / f".last.{DEAD_PID}-k1ll3d.partial.pt"
+    live = copy / f".last.{os.getppid()}-l1ve00.partial.pt"
+    stale.write_bytes(b"half a checkpoint")
+    live.write_bytes(b"being written")
+    code, _, err = ctx.run("train", "--config", config, "--resume", "auto", "--set", "train.epochs=2",
+                           "--allow-changed-config", "--set", f"output={copy}")  # fmt: skip
+    assert code == 0, err
+    assert not stale.exists()
+    assert live.exists()
+    assert torch.load(copy / "last.pt", weights_only=True)["extra"]["training"]["epoch"] == 2
+
+
+@case("train-fails-before-first-checkpoint", "train", "a run that failed in its first epoch (a dataset error), "
+      "then the same command again", "the retry starts over without `--resume`/`--overwrite`")  # fmt: skip
+def _(ctx):
+    import training.train as module
+
+    def broken(self):
+        raise OSError("dataset went away: /data/nyu")
+
+    monkeypatch = ctx.fixture("monkeypatch")
+    monkeypatch.setattr(module.Trainer, "train_epoch", broken)
+    config = tiny_config(ctx.tmp)
+    assert "dataset went away" in ctx.fails(1, "train", "--config", config)
+    monkeypatch.undo()
+    code, _, err = ctx.run("train", "--config", config)
+    assert code == 0, err
+    assert (ctx.tmp / "run" / "last.pt").is_file()
+
+
+@case("train-invalid-config-writes-nothing", "train", "a config failing validation (`optim.lr: fast`)",
+      "exit 2; the output folder is not created; the corrected retry starts")  # fmt: skip
+def _(ctx):
+    config = tiny_config(ctx.tmp, optim={"name": "sgd", "lr": "fast"})
+    ctx.fails(2, "train", "--config", config)
+    assert not (ctx.tmp / "run").exists()
+    assert ctx.run("train", "--config", tiny_config(ctx.tmp, optim=TINY["optim"]))[0] == 0
+
+
+# ============================================================================ export
+
+
+@case("export-sigterm-onnx-write", "export", "SIGTERM while the ONNX file is written (inside onnx.save)",
+      "exit 143; no output file, no temporary")  # fmt: skip
+def _(ctx):
+    import onnx
+
+    checkpoint, _ = ctx.deployed["acan"]
+    ctx.fixture("monkeypatch").setattr(onnx, "save", wrapping_writer(onnx.save, signal.SIGTERM))
+    out = ctx.tmp / "out"
+    out.mkdir()
+    code, _, err = ctx.run("export", "--checkpoint", checkpoint, "--output", out / "m.onnx")
+    assert code == 143, err
+    assert "terminated" in err
+    assert list(out.iterdir()) == []
+
+
+@case("export-int8-sigterm", "export", "`--precision int8`: SIGTERM inside the ORT quantiser",
+      "exit 143; no output, no int8 staging folder")  # fmt: skip
+def _(ctx):
+    import onnxruntime.quantization as ortq
+
+    checkpoint, _ = ctx.deployed["acan"]
+    ctx.fixture("monkeypatch").setattr(ortq, "quantize_static", wrapping_writer(ortq.quantize_static, signal.SIGTERM))
+    out = ctx.tmp / "out"
+    out.mkdir()
+    frames = images(ctx.tmp / "frames", ["a.png", "b.png"], size=(64, 96))
+    code, _, err = ctx.run("export", "--checkpoint", checkpoint, "--output", out / "m.onnx", "--precision", "int8",
+                           "--calibration-images", frames, "--calibration-frames", "2")  # fmt: skip
+    assert code == 143, err
+    assert list(out.iterdir()) == []
+
+
+# ============================================================================ quantize
+
+
+@case("quantize-boundary", "quantize", "a missing input graph; `--frames 0`; the same with `--debug`",
+      "`depth-estimation quantize: error: ...` one line, exit 1 / 2; `--debug` adds the traceback")  # fmt: skip
+def _(ctx):
+    missing = ctx.tmp / "missing.onnx"
+    line = ctx.fails(1, "quantize", missing, ctx.tmp / "q.onnx")
+    assert line.startswith("depth-estimation quantize: error:")
+    assert "missing.onnx" in line
+    _, onnx_path = ctx.deployed["acan"]
+    line = ctx.fails(2, "quantize", onnx_path, ctx.tmp / "q.onnx", "--frames", "0")
+    assert "--frames" in line
+    assert "positive integer" in line
+    debug = command("-m", "training.quantize", str(missing), str(ctx.tmp / "q.onnx"), "--debug")
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1].startswith("depth-estimation quantize: error:")
+
+
+@case("quantize-corrupt-graph", "quantize", "an exported graph with its metadata intact but a node removed",
+      "exit 1; one line naming the file; no staging left")  # fmt: skip
+def _(ctx):
+    import onnx
+
+    _, onnx_path = ctx.deployed["acan"]
+    proto = onnx.load(str(onnx_path))
+    del proto.graph.node[len(proto.graph.node) // 2]
+    broken = ctx.tmp / "broken.onnx"
+    onnx.save(proto, str(broken))
+    line = ctx.fails(1, "quantize", broken, ctx.tmp / "q.onnx", "--frames", "2")
+    assert f"{broken}: cannot quantise this graph" in line
+    assert sorted(p.name for p in ctx.tmp.iterdir()) == ["broken.onnx"]
+
+
+@case("quantize-sigterm", "quantize", "SIGTERM inside the ORT quantiser, then a second run",
+      "exit 143; the staging folder is removed; a dead run's staging is removed by the next run")  # fmt: skip
+def _(ctx):
+    import onnxruntime.quantization as ortq
+
+    _, onnx_path = ctx.deployed["acan"]
+    out = ctx.tmp / "out"
+    out.mkdir()
+
+    def side_file(model_input, model_output, *args):
+        Path(model_output).with_suffix(".augmented.onnx").write_bytes(b"partial")
+
+    monkeypatch = ctx.fixture("monkeypatch")
+    monkeypatch.setattr(ortq, "quantize_static", wrapping_writer(ortq.quantize_static, signal.SIGTERM, side_file))
+    code, _, err = ctx.run("quantize", onnx_path, out / "q.onnx", "--frames", "2")
+    assert code == 143, err
+    assert list(out.iterdir()) == []
+    monkeypatch.undo()
+    stale = out / f".q.onnx.{DEAD_PID}-k1ll3d.partial"
+    stale.mkdir()
+    (stale / "q.onnx").write_bytes(b"half")
+    code, _, err = ctx.run("quantize", onnx_path, out / "q.onnx", "--frames", "2")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["q.onnx"]
+
+
+# ============================================================================ bag
+
+
+@case("bag-stale-staging", "bag", "a `OUT.partial-PID-XXXX` folder left by a killed run, and one of a live run",
+      "the dead run's is removed by the next run, the live one's kept")  # fmt: skip
+def _(ctx):
+    out = ctx.tmp / "out"
+    stale = ctx.tmp / f"out.partial-{DEAD_PID}-k1ll3d"
+    live = ctx.tmp / f"out.partial-{os.getppid()}-l1ve00"
+    for folder in (stale, live):
+        (folder / "out").mkdir(parents=True)
+        (folder / "out" / "half.mcap").write_bytes(b"half a bag")
+    code, _, err = ctx.run(*bag_args(ctx, ctx.fixture("small_bag"), out))
+    assert code == 0, err
+    assert out.is_dir()
+    assert not stale.exists()
+    assert live.exists()
+
+
+@case("bag-sigterm-write", "bag", "SIGTERM while the output bag is written",
+      "exit 143; no `OUT`, no `OUT.partial-*`")  # fmt: skip
+def _(ctx):
+    import depth_estimation_ros.bag as module
+
+    real = module._progress_bar
+
+    def terminate_mid_bag(*args):  # inside the writer: its connections are written, no frames yet
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args)
+
+    ctx.fixture("monkeypatch").setattr(module, "_progress_bar", terminate_mid_bag)
+    code, _, err = ctx.run(*bag_args(ctx, ctx.fixture("small_bag"), ctx.tmp / "out"))
+    assert code == 143, err
+    assert list(ctx.tmp.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def small_bag(tmp_path_factory):
+    from training.synthetic_bag import write_synthetic_bag
+
+    path = tmp_path_factory.mktemp("bag") / "seq"
+    write_synthetic_bag(path, frames=3, height=48, width=64, seed=5)
+    return path
+
+
+# ============================================================================ bench
+
+
+@case("bench-unknown-model", "bench", "`--models nosuch`", "exit 2 listing the valid labels; the document is "
+      "not touched")  # fmt: skip
+def _(ctx):
+    document = ctx.tmp / "bench.md"
+    document.write_text("# Benchmarks\n\nmine\n")
+    before = hashes(ctx.tmp)
+    line = ctx.fails(2, "bench", "--models", "nosuch", "--output", document)
+    assert "'nosuch'" in line
+    assert "ACAN-R50" in line
+    assert hashes(ctx.tmp) == before
+
+
+@pytest.mark.parametrize("case_id", cases_of(__name__))
+def test_bad_input(case_id, request, tmp_path, capsys):
+    run_case(case_id, request, tmp_path, capsys)
