@@ -137,3 +137,15 @@ def cases_of(module: str) -> list[str]:
 
 def run_case(case_id, request, tmp_path, capsys) -> None:
     CASES[case_id][3](Context(request, tmp_path, capsys))
+
+
+def spoiled_checkpoint(ctx, spoil) -> Path:
+    """The small ACAN checkpoint with ``spoil(state)`` applied, saved in the case's folder."""
+    import torch
+
+    checkpoint, _ = ctx.deployed["acan"]
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    spoil(state)
+    path = ctx.tmp / "spoiled.pt"
+    torch.save(state, path)
+    return path

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-import torch
-from reliability import bag_args, case, cases_of, images, predict_args, run_case, tiny_config
+from reliability import bag_args, case, cases_of, images, predict_args, run_case, spoiled_checkpoint, tiny_config
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(8)
@@ -35,15 +34,6 @@ camera_matrix: {rows: 3, cols: 3, data: [80.0, 0, 48, 0, 80.0, 32, 0, 0, 1]}
 def predict_with_camera(ctx, camera):
     source = images(ctx.tmp / "in")
     return predict_args(ctx, source, ctx.tmp / "out", "--camera", camera)
-
-
-def spoiled_checkpoint(ctx, spoil):
-    checkpoint, _ = ctx.deployed["acan"]
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    spoil(state)
-    path = ctx.tmp / "spoiled.pt"
-    torch.save(state, path)
-    return path
 
 
 # ============================================================================ YAML
