@@ -78,8 +78,10 @@ class CameraModel:
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "P", P)
         D = np.asarray(self.D, dtype=np.float64).ravel()
-        if D.size > MAX_DISTORTION or not np.isfinite(D).all():
-            raise ValueError(f"D must be at most {MAX_DISTORTION} finite numbers, got {D.tolist()}")
+        if not np.isfinite(D).all():
+            raise ValueError(f"D must be finite, got {D.tolist()}")
+        if D.size > MAX_DISTORTION:
+            raise ValueError(f"D must be at most {MAX_DISTORTION} numbers, got {D.size}")
         object.__setattr__(self, "D", D)
         object.__setattr__(self, "R", _matrix(self.R, (3, 3), "R"))
         for name, matrix in (("K", K), ("P", P)):

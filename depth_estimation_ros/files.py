@@ -89,6 +89,18 @@ def remove_stale(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+_SWEPT: set[str] = set()  # folders this process has swept: a dead run's leftovers predate our first write
+
+
+def remove_stale_once(folder: str | os.PathLike) -> None:
+    """:func:`remove_stale` the first time this process writes to ``folder``: a command writing many
+    files (predict, synth) scans its output folder once, not once per file."""
+    key = os.path.abspath(folder)
+    if key not in _SWEPT:
+        _SWEPT.add(key)
+        remove_stale(folder)
+
+
 def partial_prefix(name: str) -> str:
     """Temporary-name prefix carrying this process's pid, so a later run knows when it is stale."""
     return f".{name}.{os.getpid()}-"
@@ -107,7 +119,7 @@ def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) ->
             if not overwrite:
                 refuse_existing(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            remove_stale(path.parent)
+            remove_stale_once(path.parent)
             fd, name = tempfile.mkstemp(
                 prefix=partial_prefix(path.stem), suffix=f".partial{path.suffix}", dir=path.parent
             )

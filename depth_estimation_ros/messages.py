@@ -291,16 +291,13 @@ def camera_from_info(msg) -> CameraModel:
     frame_id = msg.header.frame_id
     where = f"CameraInfo (frame_id {frame_id!r})"
     p = np.asarray(msg.p, dtype=np.float64)
-    d = np.asarray(msg.d, dtype=np.float64)
-    if not np.isfinite(d).all():  # CameraModel checks K, P and R; D would be republished as it is
-        raise ValueError(f"{where}: D must be finite, got {d.tolist()}")
     try:
         camera = CameraModel(
             width=int(msg.width),
             height=int(msg.height),
             K=np.asarray(msg.k, dtype=np.float64),
             P=None if p.size == 12 and not p.any() else p,
-            D=d,
+            D=np.asarray(msg.d, dtype=np.float64),
             distortion_model=msg.distortion_model or "plumb_bob",
             R=np.asarray(msg.r, dtype=np.float64),
             frame_id=frame_id,
