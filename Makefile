@@ -53,14 +53,14 @@ demo: develop
 
 # OPEN3D_PYTHON: an interpreter with open3d for the per-frame reference (default: the venv's own).
 bench: develop
-	$(PY) -m training.learning_check --config config/train/synthetic_acan.yaml
-	$(PY) -m training.learning_check --config config/train/synthetic_msfnet.yaml
+	$(PY) -m benchmarks.learning_check --config config/train/synthetic_acan.yaml
+	$(PY) -m benchmarks.learning_check --config config/train/synthetic_msfnet.yaml
 	$(VENV)/bin/depth-estimation bench --checkpoint runs/synthetic_acan/best.pt \
 	  $(if $(OPEN3D_PYTHON),--open3d-python $(OPEN3D_PYTHON))
-	$(PY) -m depth_estimation_ros.ros_bench qos
-	$(PY) -m depth_estimation_ros.ros_bench node --model depth_estimation_ros/data/demo_acan.pt
-	$(PY) -m depth_estimation_ros.bench_pretrained
-	$(PY) -m depth_estimation_ros.ros_bench node --model runs/bench_pretrained/fastest
+	$(PY) -m benchmarks.ros_bench qos
+	$(PY) -m benchmarks.ros_bench node --model depth_estimation_ros/data/demo_acan.pt
+	$(PY) -m benchmarks.bench_pretrained
+	$(PY) -m benchmarks.ros_bench node --model runs/bench_pretrained/fastest
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output

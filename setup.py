@@ -6,6 +6,18 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 PACKAGE = "depth_estimation_ros"
+# The robot's install (pip install . / colcon): the node, predict, bag, models, export, build-engine.
+RUNTIME = [
+    "numpy>=1.24",
+    "torch>=2.4",
+    "torchvision>=0.19",
+    "timm>=1.0",
+    "opencv-python-headless>=4.8",
+    "pyyaml>=6.0",
+    "tqdm>=4.60",
+]
+# Only the training package (datasets, losses, loop, evaluation) imports these.
+TRAINING = ["h5py>=3.8", "scipy>=1.10", "tensorboard>=2.14"]
 
 setup(
     name=PACKAGE,
@@ -15,6 +27,8 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
+    # training's code installs with the runtime (``depth-estimation train`` names the extra it needs);
+    # the benchmarks (benchmarks/) run from a checkout and are not installed.
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
     package_data={PACKAGE: ["data/*.pt"]},  # the demo checkpoint (docs/training.md)
     data_files=[
@@ -24,21 +38,13 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/train", glob("config/train/*.yaml")),
     ],
-    install_requires=[
-        "numpy>=1.24",
-        "torch>=2.4",
-        "torchvision>=0.19",
-        "timm>=1.0",
-        "opencv-python-headless>=4.8",
-        "pyyaml>=6.0",
-        "tqdm>=4.60",
-    ],
+    install_requires=RUNTIME,
     extras_require={
         "onnx": ["onnx>=1.16", "onnxscript>=0.1", "onnxruntime>=1.18"],
         "tensorrt": ["tensorrt>=10.0"],
         # Pretrained depth models from transformers folders (Depth Anything, DPT, GLPN, ZoeDepth, Depth Pro).
         "transformers": ["transformers>=5.0"],
-        "training": ["h5py>=3.8", "scipy>=1.10", "tensorboard>=2.14"],
+        "training": TRAINING,
         "ros": ["rosbags>=0.10", "mcap>=1.1", "mcap-ros2-support>=0.5"],
         # Genuine ROS 2 Jazzy rclpy + Fast DDS from PyPI, for machines without a ROS install (x86_64,
         # CPython 3.10-3.12). Where ROS 2 is installed (a robot, a Jetson), source it instead.
@@ -56,9 +62,7 @@ setup(
             "onnx>=1.16",
             "onnxscript>=0.1",
             "onnxruntime>=1.18",
-            "h5py>=3.8",
-            "scipy>=1.10",
-            "tensorboard>=2.14",
+            *TRAINING,
             "rosbags>=0.10",
             "mcap>=1.1",
             "mcap-ros2-support>=0.5",
@@ -73,8 +77,8 @@ setup(
     zip_safe=True,
     entry_points={
         "console_scripts": [
-            "depth-estimation = depth_estimation_ros.cli:main",
-            "depth_node = depth_estimation_ros.node:main",
+            "depth-estimation = depth_estimation_ros.commands:main",
+            "depth_node = depth_estimation_ros.ros.node:main",
         ],
     },
 )

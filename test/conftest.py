@@ -9,7 +9,7 @@ def _deterministic():
 
 def small_acan(**kwargs):
     """An ACAN small enough for CPU tests (random initialisation, no download)."""
-    from depth_estimation_ros.models import build_model
+    from depth_estimation_ros.core.models import build_model
 
     options = {
         "backbone": "resnet18",
@@ -25,7 +25,7 @@ def small_acan(**kwargs):
 
 
 def small_msfnet(**kwargs):
-    from depth_estimation_ros.models import build_model
+    from depth_estimation_ros.core.models import build_model
 
     options = {"backbone": "resnet18", "usf_channels": 8, "decoder_width": 0.25, "min_depth": 0.5, "max_depth": 10.0}
     return build_model("msfnet", **{**options, **kwargs})
@@ -34,8 +34,8 @@ def small_msfnet(**kwargs):
 @pytest.fixture(scope="session")
 def deployed(tmp_path_factory):
     """Checkpoints (input 64x96) and their ONNX exports for a small ACAN and MSFNet."""
-    from depth_estimation_ros.models import save_checkpoint
-    from training.export import export_onnx
+    from depth_estimation_ros.core.models import save_checkpoint
+    from depth_estimation_ros.deploy.export import export_onnx
 
     root = tmp_path_factory.mktemp("deployed")
     files = {}
@@ -49,7 +49,7 @@ def deployed(tmp_path_factory):
 @pytest.fixture(scope="session")
 def hf_folders(tmp_path_factory):
     """Random-weight transformers depth folders (save_pretrained) of every supported family."""
-    from depth_estimation_ros.models.transformers_layouts import LAYOUTS, save_layout
+    from depth_estimation_ros.core.models.transformers_layouts import LAYOUTS, save_layout
 
     root = tmp_path_factory.mktemp("transformers")
     return {name: save_layout(name, root / name) for name in LAYOUTS}
@@ -61,8 +61,8 @@ def relative_oracle(frames, a=0.37, b=0.02):
     It stands in for a network where a test is about anchoring, not about the network."""
     import numpy as np
 
-    from depth_estimation_ros.backends.base import Backend, ModelInfo, network_input
-    from depth_estimation_ros.card import InputRule, ModelCard
+    from depth_estimation_ros.core.backends.base import Backend, ModelInfo, network_input
+    from depth_estimation_ros.core.card import InputRule, ModelCard
 
     h, w = frames[0][1].shape
     card = ModelCard("relative_inverse_depth", InputRule(h, w), 0.01, 1000.0)
@@ -80,7 +80,7 @@ def relative_oracle(frames, a=0.37, b=0.02):
 @pytest.fixture
 def hf_camera():
     """A 128x96 camera whose size is not the transformers models' network input."""
-    from depth_estimation_ros.camera import CameraModel
+    from depth_estimation_ros.core.camera import CameraModel
 
     return CameraModel.from_intrinsics(110.0, 112.0, 60.0, 50.0, 128, 96, frame_id="cam")
 

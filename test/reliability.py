@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from depth_estimation_ros.cli import main
+from depth_estimation_ros.commands import main
 
 ROOT = Path(__file__).parents[1]
 CASES: dict[str, tuple[str, str, str, object, str]] = {}  # id → (command, input, outcome, check, module)

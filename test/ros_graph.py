@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 
 # Every test's participants run in a DDS domain of their own, with this checkout first on the path.
-from depth_estimation_ros.graph import depth_node, isolated_env, python_module  # noqa: F401
+from depth_estimation_ros.ros.graph import depth_node, isolated_env, python_module  # noqa: F401
 
 
 def read_bag(path: Path) -> dict[str, list]:
     """Deserialised messages of a rosbag2 by topic, in log-time order."""
     from rosbags.rosbag2 import Reader
 
-    from depth_estimation_ros.bag import typestore_for
+    from depth_estimation_ros.ros.bag import typestore_for
 
     store = typestore_for("jazzy")
     topics: dict[str, list] = {}

@@ -1,4 +1,4 @@
-"""Anchoring raw network output to metric depth (depth_estimation_ros.anchoring) on generated scenes."""
+"""Anchoring raw network output to metric depth (depth_estimation_ros.core.anchoring) on generated scenes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from depth_estimation_ros.anchoring import (
+from depth_estimation_ros.core.anchoring import (
     Anchor,
     ScaleFilter,
     ScaleFit,
@@ -16,8 +16,8 @@ from depth_estimation_ros.anchoring import (
     floor_depth,
     sample_sparse,
 )
-from depth_estimation_ros.metrics import compute_metrics
-from training.datasets.synthetic import FLOOR, render_scene
+from depth_estimation_ros.core.metrics import compute_metrics
+from depth_estimation_ros.core.scenes import FLOOR, render_scene
 
 A, B = 0.37, 0.05  # the unknown affine of the relative model: pred = (1/Z − B) / A, so 1/Z = A·pred + B
 
@@ -487,8 +487,8 @@ def test_the_estimator_anchors_a_relative_model_to_the_ground_plane_from_node_pa
     DepthEstimator: the same scene as above, the true relative inverse depth as the model's output."""
     from conftest import relative_oracle
 
-    from depth_estimation_ros.camera import CameraModel
-    from depth_estimation_ros.estimator import DepthEstimator
+    from depth_estimation_ros.core.camera import CameraModel
+    from depth_estimation_ros.core.estimator import DepthEstimator
 
     sample, _ = floor_scene
     meta, K = sample["meta"], sample["K"]

@@ -18,14 +18,14 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.rosbag2 import Reader, Writer
 
-from depth_estimation_ros.bag import BagError, namespace_of, process_bag, storage_plugin, typestore_for
-from depth_estimation_ros.bag import main as bag_main
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
-from training.datasets.synthetic import render_scene
+from depth_estimation_ros.commands.bag import main as bag_main
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.scenes import render_scene
+from depth_estimation_ros.ros.bag import BagError, namespace_of, process_bag, storage_plugin, typestore_for
+from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
+from depth_estimation_ros.ros.synthetic_bag import START_NS, write_synthetic_bag
 from training.synth_cli import main as synth_main
-from training.synthetic_bag import START_NS, write_synthetic_bag
 
 H, W, FRAMES = 64, 96, 4
 STORE = typestore_for("humble")
@@ -339,7 +339,7 @@ def test_copies_get_a_definition_and_type_hash_also_from_bags_without_them(seque
     """Humble bags carry no type hashes; some bags no definitions: hash the recorded one, else the store's."""
     from rosbags.interfaces import MessageDefinition, MessageDefinitionFormat
 
-    from depth_estimation_ros.bag import _definition
+    from depth_estimation_ros.ros.bag import _definition
 
     none = MessageDefinition(MessageDefinitionFormat.NONE, "")
     with Reader(sequence[0]) as reader:
@@ -391,7 +391,7 @@ def test_synth_cli_writes_a_camera_sequence_bag(tmp_path, capsys):
 def test_a_relative_model_comes_out_metric_with_the_bags_sparse_depth(tmp_path):
     """Sparse depth at 2 % of a half-resolution grid anchors a relative model: AbsRel against the
     ground truth below 1 % (without anchoring the output is not metres at all)."""
-    from depth_estimation_ros.messages import image_to_rgb
+    from depth_estimation_ros.ros.messages import image_to_rgb
 
     bag = tmp_path / "sparse"
     written = write_synthetic_bag(bag, frames=FRAMES, height=H, width=W, seed=3, sparse_fraction=0.02,
@@ -426,7 +426,7 @@ def test_sparse_depth_anchoring_is_refused_for_a_bag_without_a_sparse_topic(sequ
 def test_a_transformers_folder_runs_through_the_bag_tool_with_the_cameras_intrinsics(
     hf_folders, sequence, tmp_path, family
 ):
-    from depth_estimation_ros.models.transformers_depth import card_from_folder
+    from depth_estimation_ros.core.models.transformers_depth import card_from_folder
 
     scale = {"scale_source": "fixed", "fixed_scale": 0.5} if card_from_folder(hf_folders[family]).relative else {}
     out = tmp_path / "out"

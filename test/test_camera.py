@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import yaml
 
-from depth_estimation_ros.camera import CameraModel
+from depth_estimation_ros.core.camera import CameraModel
 
 
 @pytest.fixture

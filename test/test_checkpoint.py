@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import small_acan, small_msfnet
 
-from depth_estimation_ros.models import load_checkpoint, load_model, save_checkpoint
+from depth_estimation_ros.core.models import load_checkpoint, load_model, save_checkpoint
 
 
 @pytest.mark.parametrize("factory", [small_acan, small_msfnet])

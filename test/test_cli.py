@@ -7,7 +7,7 @@ import pytest
 from catkin_pkg.package import parse_package
 
 from depth_estimation_ros import __version__
-from depth_estimation_ros.cli import main
+from depth_estimation_ros.commands import main
 
 
 def test_console_script_is_installed_and_lists_its_subcommands():
@@ -17,7 +17,7 @@ def test_console_script_is_installed_and_lists_its_subcommands():
     assert "demo" in result.stdout
     assert "models" in result.stdout
     result = subprocess.run(
-        [sys.executable, "-m", "depth_estimation_ros.cli", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "depth_estimation_ros.commands", "--version"], capture_output=True, text=True, check=True
     )
     assert __version__ in result.stdout
 

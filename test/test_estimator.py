@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from depth_estimation_ros.backends.base import Backend, ModelInfo
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.core.backends.base import Backend, ModelInfo
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.estimator import DepthEstimator
 
 
 class BrightnessDepth(Backend):
@@ -91,7 +91,7 @@ def test_every_backend_gives_the_same_metres_for_the_same_frame(deployed, camera
 
 
 def test_torch_auto_precision_keeps_the_faster_of_fp32_and_bf16_and_bf16_stays_close(deployed, camera):
-    from depth_estimation_ros.backends.torch_backend import cpu_has_bf16
+    from depth_estimation_ros.core.backends.torch_backend import cpu_has_bf16
 
     checkpoint, _ = deployed["acan"]
     image = np.random.default_rng(1).integers(0, 256, (480, 640, 3), dtype=np.uint8)

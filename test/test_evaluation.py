@@ -8,11 +8,11 @@ import pytest
 import torch
 from conftest import small_acan
 
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.cli import main
-from depth_estimation_ros.models import save_checkpoint
+from benchmarks.learning_check import describe
+from depth_estimation_ros.commands import main
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.models import save_checkpoint
 from training.evaluate import ScaledEstimator, evaluate, network_size, open_estimator
-from training.learning_check import describe
 from training.protocol import eval_scale
 from training.train import load_config
 

@@ -4,9 +4,9 @@ import numpy as np
 import onnx
 import pytest
 
-from depth_estimation_ros.backends import detect_format, open_backend
-from depth_estimation_ros.backends.base import METADATA_KEY
-from training.export import TENSORRT_OPS, export_onnx
+from depth_estimation_ros.core.backends import detect_format, open_backend
+from depth_estimation_ros.core.backends.base import METADATA_KEY
+from depth_estimation_ros.deploy.export import TENSORRT_OPS, export_onnx
 
 # ONNX Runtime and PyTorch agree to this many metres / confidence units on the same input.
 DEPTH_TOLERANCE_M = 1e-4

@@ -12,13 +12,13 @@ import pytest
 import torch
 from conftest import smooth_image
 
-from depth_estimation_ros.backends import open_backend
-from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
-from depth_estimation_ros.errors import UsageError
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.models.transformers_depth import card_from_folder, load_transformers_model
-from training import export
-from training.export import default_size, export_onnx
+from depth_estimation_ros.core.backends import open_backend
+from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.core.errors import UsageError
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.models.transformers_depth import card_from_folder, load_transformers_model
+from depth_estimation_ros.deploy import export
+from depth_estimation_ros.deploy.export import default_size, export_onnx
 
 # Export sizes: multiples of the card's multiple (Depth Anything 14, GLPN and ZoeDepth 32), square
 # for DPT's ViT, Depth Pro's own fixed size; none is the 96x128 camera's.
@@ -210,7 +210,7 @@ def test_torchscript_is_the_fallback_and_unlisted_operators_are_reported(hf_fold
 
     monkeypatch.setattr(torch.onnx, "export", no_dynamo)
     monkeypatch.setattr(export, "TENSORRT_OPS", export.TENSORRT_OPS - {"LayerNormalization"})
-    with caplog.at_level(logging.INFO, logger="training.export"):
+    with caplog.at_level(logging.INFO, logger="depth_estimation_ros.deploy.export"):
         path = export_onnx(hf_folders["glpn"], tmp_path / "glpn.onnx", 64, 64)
     assert "with the torchscript exporter" in caplog.text
     assert "dynamo cannot trace this" in caplog.text
@@ -224,7 +224,7 @@ def test_torchscript_is_the_fallback_and_unlisted_operators_are_reported(hf_fold
 
 
 def test_the_cli_exports_a_folder_at_a_given_and_the_default_size(hf_folders, tmp_path, capsys):
-    from depth_estimation_ros.cli import main
+    from depth_estimation_ros.commands import main
 
     given, default = tmp_path / "glpn.onnx", tmp_path / "pro.onnx"
     argv = ["export", "--checkpoint", str(hf_folders["glpn"]), "--output", str(given), "--height", "64"]

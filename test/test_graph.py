@@ -1,4 +1,4 @@
-"""Process graphs (depth_estimation_ros.graph) with real child processes, no ROS: a child that dies
+"""Process graphs (depth_estimation_ros.ros.graph) with real child processes, no ROS: a child that dies
 is noticed by every wait at once, with its error line, and no child outlives its graph, whether it
 ends normally, on an error, on Ctrl-C or SIGTERM, or because the parent was killed."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from depth_estimation_ros.errors import Terminated
-from depth_estimation_ros.graph import DOMAINS, LOCKS, ChildExited, Graph, alive, isolated_env, last_error_line
+from depth_estimation_ros.core.errors import Terminated
+from depth_estimation_ros.ros.graph import DOMAINS, LOCKS, ChildExited, Graph, alive, isolated_env, last_error_line
 
 ROOT = Path(__file__).parents[1]
 SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(120)"]
@@ -147,8 +147,8 @@ def test_the_reported_line_is_the_logged_error_not_a_later_summary():
 
 PARENT = """
 import sys
-from depth_estimation_ros.errors import run_guarded
-from depth_estimation_ros.graph import Graph
+from depth_estimation_ros.core.errors import run_guarded
+from depth_estimation_ros.ros.graph import Graph
 
 def command(argv):
     with Graph(argv[0], grace=2) as graph:

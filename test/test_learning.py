@@ -1,10 +1,10 @@
 """End to end: a small ACAN trained for a minute on generated scenes beats the best constant depth.
 
-The full-size version of this check (more data, more epochs) is ``python -m training.learning_check``,
+The full-size version of this check (more data, more epochs) is ``python -m benchmarks.learning_check``,
 whose numbers are in docs/benchmarks.md.
 """
 
-from depth_estimation_ros.estimator import DepthEstimator
+from depth_estimation_ros.core.estimator import DepthEstimator
 from training.datasets.synthetic import SyntheticDataset
 from training.evaluate import evaluate, evaluate_constant, median_depth
 from training.train import Trainer, load_config

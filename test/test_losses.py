@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.ordinal import OrdinalBins
+from depth_estimation_ros.core.ordinal import OrdinalBins
 from training.losses import (
     acan_loss,
     attention_loss,

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.messages import (
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.pointcloud import depth_to_points, organised_cloud, pack_rgb
+from depth_estimation_ros.ros.messages import (
     MessageTypes,
     _array_of,
     camera_from_info,
@@ -26,7 +27,6 @@ from depth_estimation_ros.messages import (
     image_to_rgb,
     pointcloud_msg,
 )
-from depth_estimation_ros.pointcloud import depth_to_points, organised_cloud, pack_rgb
 
 STAMP = (1_700_000_000, 123_456_789)
 FRAME = "camera_optical_frame"

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from depth_estimation_ros.metrics import METRICS, average_metrics, compute_metrics, format_table
+from depth_estimation_ros.core.metrics import METRICS, average_metrics, compute_metrics, format_table
 
 LN2, A = math.log(2), math.log(1.25)
 

@@ -3,9 +3,9 @@ import timm
 import torch
 from conftest import small_acan, small_msfnet
 
-from depth_estimation_ros.models import build_model, list_models
-from depth_estimation_ros.models.complexity import count_parameters
-from depth_estimation_ros.ordinal import OrdinalBins
+from depth_estimation_ros.core.models import build_model, list_models
+from depth_estimation_ros.core.models.complexity import count_parameters
+from depth_estimation_ros.core.ordinal import OrdinalBins
 from training.losses import acan_loss, msfnet_loss
 
 LIGHT_BACKBONES = ["resnet18", "efficientnet_b0", "mobilenetv3_large_100"]

@@ -20,8 +20,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from ros_graph import depth_node, diagnostic_values, isolated_env, read_bag  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 
-from depth_estimation_ros.camera import CameraModel  # noqa: E402
-from depth_estimation_ros.messages import MessageTypes, camera_info_msg, header, image_msg  # noqa: E402
+from depth_estimation_ros.core.camera import CameraModel  # noqa: E402
+from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, header, image_msg  # noqa: E402
 
 NODE = "/depth_estimation"
 CAMERA = CameraModel.from_intrinsics(120.0, 120.0, 79.5, 59.5, 160, 120, frame_id="cam")
@@ -251,7 +251,7 @@ def test_images_published_before_their_camera_info_at_changing_sizes_get_their_o
     gives the same frames for the same stream."""
     from test_bag import write_bag
 
-    from depth_estimation_ros.bag import process_bag, typestore_for
+    from depth_estimation_ros.ros.bag import process_bag, typestore_for
 
     node = depth_node(graph.env, tmp_path / "node.log", "-r", "image:=/cam/color",
                       "-p", f"model:={deployed['acan'][1]}", "-p", "input_reliability:=reliable",

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from ros_graph import cloud_xyz, depth_node, diagnostic_values, isolated_env, python_module, read_bag, stamp
 
-from depth_estimation_ros.graph import Graph
-from depth_estimation_ros.recorder import READY
+from depth_estimation_ros.ros.graph import Graph
+from depth_estimation_ros.ros.recorder import READY
 
 pytest.importorskip("rclpy", reason="the node tests need rclpy (make test's environment has it)")
 
@@ -28,7 +28,7 @@ OUTPUTS = {
 
 @pytest.fixture(scope="module")
 def camera_bag(tmp_path_factory):
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     path = tmp_path_factory.mktemp("camera") / "camera_bag"
     write_synthetic_bag(path, frames=FRAMES, height=120, width=160, seed=7, rate_hz=10.0)
@@ -42,7 +42,7 @@ def test_node_process_publishes_rep118_depth_camera_info_and_cloud_for_every_fra
     env = isolated_env()
     recording = tmp_path / "recording"
     topics = [f"{t}:{m}" for t, m in OUTPUTS.items()]
-    recorder = python_module(env, tmp_path / "recorder.log", "depth_estimation_ros.recorder", str(recording),
+    recorder = python_module(env, tmp_path / "recorder.log", "depth_estimation_ros.ros.recorder", str(recording),
                              "--topics", *topics, "--idle", "4", "--timeout", "90")  # fmt: skip
     node = depth_node(
         env, tmp_path / "node.log",
@@ -50,7 +50,7 @@ def test_node_process_publishes_rep118_depth_camera_info_and_cloud_for_every_fra
         "-p", f"model:={deployed['acan'][1]}", "-p", "use_sim_time:=true", "-p", "diagnostics_period:=0.2",
     )  # fmt: skip
     recorder.wait_for_line(READY)
-    player = python_module(env, tmp_path / "player.log", "depth_estimation_ros.player", str(camera_bag),
+    player = python_module(env, tmp_path / "player.log", "depth_estimation_ros.ros.player", str(camera_bag),
                            "--rate", "0.5", "--wait-for", "/camera/image_raw", "/camera/camera_info")  # fmt: skip
     assert player.wait(90) == 0, player.output
     assert recorder.wait(120) == 0, recorder.output
@@ -94,7 +94,7 @@ def test_node_process_publishes_rep118_depth_camera_info_and_cloud_for_every_fra
 @pytest.fixture(scope="module")
 def sparse_bag(tmp_path_factory):
     """The camera sequence with a LiDAR-like sparse_depth topic (2 % of a half-resolution grid)."""
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     path = tmp_path_factory.mktemp("sparse") / "sparse_bag"
     write_synthetic_bag(path, frames=FRAMES, height=120, width=160, seed=7, sparse_fraction=0.02, sparse_size=(60, 80))
@@ -113,13 +113,13 @@ def run_graph(tmp_path, bag, *parameters, topics=OUTPUTS, until=None):
     # Every wait watches all three processes (a node that dies fails the test at once, with its error
     # line), and leaving the block stops them all, whatever failed.
     with Graph(tmp_path) as graph:
-        recorder = graph.module("depth_estimation_ros.recorder", str(recording),
+        recorder = graph.module("depth_estimation_ros.ros.recorder", str(recording),
                                 "--topics", *[f"{t}:{m}" for t, m in topics.items()], "--idle", "4",
                                 "--timeout", "90")  # fmt: skip
         node = graph.depth_node("-r", "__ns:=/camera", "-r", "image:=image_raw",
                                 "-p", "use_sim_time:=true", "-p", "diagnostics_period:=0.2", *parameters)  # fmt: skip
         graph.wait_for_line(recorder, READY)
-        player = graph.module("depth_estimation_ros.player", str(bag), "--rate", "0.5",
+        player = graph.module("depth_estimation_ros.ros.player", str(bag), "--rate", "0.5",
                               "--wait-for", "/camera/image_raw", "/camera/camera_info")  # fmt: skip
         graph.wait(player, 90)
         if until is not None:
@@ -137,7 +137,7 @@ def run_graph(tmp_path, bag, *parameters, topics=OUTPUTS, until=None):
      "depth_pro"],
 )  # fmt: skip
 def test_a_transformers_folder_runs_in_the_node_with_the_cameras_intrinsics(hf_folders, camera_bag, tmp_path, family):
-    from depth_estimation_ros.models.transformers_depth import card_from_folder
+    from depth_estimation_ros.core.models.transformers_depth import card_from_folder
 
     card = card_from_folder(hf_folders[family])
     scale = ["-p", "scale_source:=fixed", "-p", "fixed_scale:=0.5"] if card.relative else []
@@ -172,7 +172,7 @@ def test_sparse_depth_anchors_a_metric_model_in_the_graph(sparse_bag, tmp_path):
     """The shipped ACAN with scale_source sparse_depth: the node fits its scale to the sensor. On
     its own the model is 7-15 % short on this sequence (median depth ratio 0.85-0.93, measured with
     the bag tool); anchored, the published depth is within a few % (the filter lags a drifting error)."""
-    from depth_estimation_ros.bag import process_bag
+    from depth_estimation_ros.ros.bag import process_bag
 
     model = "depth_estimation_ros/data/demo_acan.pt"
     outputs, _ = run_graph(tmp_path, sparse_bag, "-p", f"model:={model}", "-p", "scale_source:=sparse_depth")

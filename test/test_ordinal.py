@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.ordinal import OrdinalBins
+from depth_estimation_ros.core.ordinal import OrdinalBins
 
 
 @pytest.fixture

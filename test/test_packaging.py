@@ -18,7 +18,7 @@ import pytest
 import yaml
 from catkin_pkg.package import parse_package
 
-from depth_estimation_ros.parameters import PARAMETERS
+from depth_estimation_ros.ros.parameters import PARAMETERS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "depth_estimation_ros"
@@ -122,8 +122,8 @@ def test_installed_console_scripts_point_at_the_node_and_the_cli(colcon_install)
     (site_packages,) = prefix.glob("lib/python3*/site-packages")
     (entry_points,) = site_packages.glob(f"{PACKAGE}-*.egg-info/entry_points.txt")
     scripts = dict(re.findall(r"^\s*(\S+)\s*=\s*(\S+)\s*$", entry_points.read_text(), re.MULTILINE))
-    assert scripts["depth_node"] == f"{PACKAGE}.node:main"
-    assert scripts["depth-estimation"] == f"{PACKAGE}.cli:main"
+    assert scripts["depth_node"] == f"{PACKAGE}.ros.node:main"
+    assert scripts["depth-estimation"] == f"{PACKAGE}.commands:main"
     # What `source install/setup.bash && ros2 run depth_estimation_ros depth-estimation` runs:
     # the installed wrapper, importing the installed package (not the checkout).
     env = {**os.environ, "PYTHONPATH": str(site_packages)}
@@ -241,7 +241,11 @@ def test_launch_file_starts_the_lifecycle_node_with_params_overrides_only_when_g
     assert keyword_literal(node, "package") == PACKAGE
     assert keyword_literal(node, "executable") == "depth_node"
     remapped = {ast.literal_eval(pair.elts[0]) for pair in keyword(node, "remappings").elts}
+    from depth_estimation_ros.ros.inputs import FRAME_INPUTS
+
     assert remapped == {"image", "camera_info", "sparse_depth"}  # image/compressed follows image inside the node
+    assert remapped == {"image", "camera_info", *FRAME_INPUTS}  # every scale source's input topic is remappable
+    assert {f"{name}_topic" for name in FRAME_INPUTS} <= LAUNCH_ARGUMENTS
     parameters = ast.unparse(keyword(node, "parameters"))
     assert parameters == "[LaunchConfiguration('params_file'), overrides]"  # the file first, so overrides win
     tree = ast.parse(LAUNCH_FILE.read_text(encoding="utf-8"))
@@ -282,7 +286,8 @@ def markdown_section(text: str, title: str) -> str:
 
 
 def test_ros_docs_describe_every_parameter_launch_argument_and_topic():
-    from depth_estimation_ros.pipeline import TOPICS
+    from depth_estimation_ros.ros.inputs import FRAME_INPUTS
+    from depth_estimation_ros.ros.outputs import TOPICS
 
     text = ROS_DOC.read_text(encoding="utf-8")
     rows = re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Parameters"), re.MULTILINE)
@@ -291,3 +296,4 @@ def test_ros_docs_describe_every_parameter_launch_argument_and_topic():
     assert sorted(rows) == sorted(LAUNCH_ARGUMENTS), "the launch arguments table must match the launch file"
     rows = set(re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Topics"), re.MULTILINE))
     assert {"image", "image/compressed", "camera_info", "sparse_depth", "/diagnostics", *TOPICS} == rows
+    assert {"image", "image/compressed", "camera_info", *FRAME_INPUTS, "/diagnostics", *TOPICS} == rows

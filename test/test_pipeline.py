@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
-from depth_estimation_ros.parameters import DEFAULTS, PARAMETERS, validate
-from depth_estimation_ros.pipeline import BadFrame, CameraInfoPairing, DepthPipeline, SparseDepthPairing
-from depth_estimation_ros.pointcloud import CloudPacker
-from depth_estimation_ros.worker import FrameWorker, LatestFrameSlot, PipelineStats
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.pointcloud import CloudPacker
+from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
+from depth_estimation_ros.ros.pairing import FramePairing, InputMatch
+from depth_estimation_ros.ros.parameters import DEFAULTS, PARAMETERS, validate
+from depth_estimation_ros.ros.pipeline import BadFrame, DepthPipeline
+from depth_estimation_ros.ros.worker import FrameWorker, LatestFrameSlot, PipelineStats
 
 STORE = get_typestore(Stores.ROS2_JAZZY)
 TYPES = MessageTypes.from_typestore(STORE)
@@ -141,7 +142,7 @@ def paired(decisions):
 def test_an_image_that_comes_first_waits_for_the_camera_info_of_its_stamp_at_every_size():
     """The driver publishes the image, then its CameraInfo; the size changes between frames. Each
     image gets its own CameraInfo, never the one before it (of another size), which was there first."""
-    pairing = CameraInfoPairing(wait=0.5)
+    pairing = FramePairing(wait=0.5)
     frames = [sized(i, w, h) for i, (w, h) in enumerate([(64, 48), (96, 72), (64, 48), (96, 72)])]
     for t, (image, info) in enumerate(frames):
         assert pairing.image(image, now=t) == []  # waits: the CameraInfo present is the last frame's
@@ -154,7 +155,7 @@ def test_an_image_that_comes_first_waits_for_the_camera_info_of_its_stamp_at_eve
 
 
 def test_an_image_whose_camera_info_does_not_come_in_time_is_a_bad_frame_naming_its_stamp():
-    pairing = CameraInfoPairing(wait=0.1)
+    pairing = FramePairing(wait=0.1)
     (first, first_info), (second, second_info) = sized(1, 64, 48), sized(2, 64, 48)
     pairing.camera_info(first_info, now=0.0)
     pairing.image(first, now=0.0)  # paired at once
@@ -170,18 +171,18 @@ def test_an_image_whose_camera_info_does_not_come_in_time_is_a_bad_frame_naming_
     assert pairing.image(sized(3, 64, 48)[0], now=2.0) == []
     (expired,) = pairing.expire(now=2.5)  # the timer's call, when nothing else arrives
     assert "1700000003.000000500" in expired.reason
-    assert CameraInfoPairing(wait=0).image(second, now=0)[0].reason.endswith("had arrived (camera_info_wait is 0)")
+    assert FramePairing(wait=0).image(second, now=0)[0].reason.endswith("had arrived (camera_info_wait is 0)")
 
 
 def test_a_stated_tolerance_pairs_stamps_a_few_microseconds_apart_and_only_those():
     image, info = sized(1, 64, 48, offset_ns=2_000)
-    exact = CameraInfoPairing(wait=0.1)
+    exact = FramePairing(wait=0.1)
     exact.camera_info(info, now=0)
     assert exact.image(image, now=0) == []  # 0: the same stamp only
     (missing,) = exact.close()
     assert "(+0.000002 s)" in missing.reason  # the log says how far off the stamps are
     assert "arrived before the input ended" in missing.reason
-    tolerant = CameraInfoPairing(tolerance=1e-5, wait=0.1)
+    tolerant = FramePairing(tolerance=1e-5, wait=0.1)
     assert tolerant.image(image, now=0) == []
     assert paired(tolerant.camera_info(info, now=0.01)) == [(image, info)]
     tolerant.camera_info(sized(2, 64, 48)[1], now=0.02)
@@ -189,7 +190,7 @@ def test_a_stated_tolerance_pairs_stamps_a_few_microseconds_apart_and_only_those
 
 
 def test_the_nearest_camera_info_within_the_tolerance_wins():
-    pairing = CameraInfoPairing(tolerance=0.6)
+    pairing = FramePairing(tolerance=0.6)
     image = sized(1, 64, 48)[0]
     near, far = sized(1, 96, 72, offset_ns=400)[1], sized(0, 64, 48)[1]
     pairing.camera_info(far, now=0)
@@ -198,7 +199,7 @@ def test_the_nearest_camera_info_within_the_tolerance_wins():
 
 
 def test_a_camera_info_of_another_frame_never_describes_an_image():
-    pairing = CameraInfoPairing(wait=0.1)
+    pairing = FramePairing(wait=0.1)
     image, _ = sized(1, 64, 48)
     left = sized(1, 64, 48, frame_id="left")[1]
     pairing.camera_info(left, now=0)
@@ -212,7 +213,7 @@ def test_a_camera_info_of_another_frame_never_describes_an_image():
 
 
 def test_waiting_images_are_bounded_and_released_in_stamp_order():
-    pairing = CameraInfoPairing(wait=1.0, max_pending=2)
+    pairing = FramePairing(wait=1.0, max_pending=2)
     frames = [sized(i, 64, 48) for i in range(3)]
     assert pairing.image(frames[2][0], now=0) == []
     assert pairing.image(frames[1][0], now=0) == []
@@ -231,17 +232,56 @@ def test_waiting_images_are_bounded_and_released_in_stamp_order():
 
 def test_sparse_depth_is_chosen_when_the_image_is_paired():
     """A sparse depth image that arrives after its image but before its CameraInfo anchors it, as in
-    the bag tool (both choose at pairing time)."""
-    pairing = CameraInfoPairing(wait=0.5, sparse=SparseDepthPairing(max_age=0.05))
+    the bag tool (both pair by stamp)."""
+    pairing = FramePairing(wait=0.5, sparse=InputMatch(max_age=0.05))
     image, info = sized(1, 64, 48)
     sparse = image_msg(np.ones((12, 16), np.float32), "32FC1", image.header, TYPES)
     pairing.image(image, now=0)
-    pairing.add_sparse(sparse)
+    assert pairing.input(sparse, now=0.005) == []  # still waiting for its CameraInfo
     (decision,) = pairing.camera_info(info, now=0.01)
     assert decision.sparse is sparse
     other, other_info = sized(2, 64, 48)  # 1 s away: beyond sparse_depth_max_age
     pairing.camera_info(other_info, now=1)
-    assert pairing.image(other, now=1)[0].sparse is None
+    assert pairing.image(other, now=1) == []  # waits for a sparse depth of its own stamp
+    (late,) = pairing.expire(now=1.6)
+    assert late.sparse is None
+    assert late.camera_info is other_info  # processed without it; the anchor holds its scale
+    assert pairing.missing == {"sparse_depth": 1}
+
+
+def sparse_of(image, stamp_offset_ns: int = 0):
+    """A sparse depth image of ``image``'s frame, stamped ``stamp_offset_ns`` after it."""
+    sec, nanosec = divmod(image.header.stamp.sec * 10**9 + image.header.stamp.nanosec + stamp_offset_ns, 10**9)
+    return image_msg(np.ones((12, 16), np.float32), "32FC1", header(sec, nanosec, image.header.frame_id, TYPES), TYPES)
+
+
+def test_sparse_depth_published_after_its_image_and_camera_info_still_anchors_that_image():
+    """A LiDAR is slower than the camera: its scan of a frame's stamp arrives after the frame and its
+    CameraInfo. The image waits for it (bounded), instead of taking the previous scan."""
+    pairing = FramePairing(wait=0.2, sparse=InputMatch(max_age=0.05))
+    first, first_info = sized(1, 64, 48)
+    second, second_info = sized(2, 64, 48)
+    earlier = sparse_of(first)
+    pairing.input(earlier, now=0)
+    pairing.camera_info(first_info, now=0)
+    assert [d.sparse for d in pairing.image(first, now=0)] == [earlier]  # its own was there: paired at once
+    pairing.camera_info(second_info, now=1.0)
+    assert pairing.image(second, now=1.0) == []  # the scan there (frame 1's) is not its own
+    own = sparse_of(second, stamp_offset_ns=10_000_000)  # 10 ms later, within max_age
+    (decision,) = pairing.input(own, now=1.1)
+    assert (decision.image, decision.camera_info, decision.sparse) == (second, second_info, own)
+    assert pairing.missing == {}
+
+
+def test_a_scan_stamped_before_the_image_serves_once_a_later_one_shows_nothing_nearer_will_come():
+    pairing = FramePairing(wait=1.0, sparse=InputMatch(max_age=0.05))
+    image, info = sized(1, 64, 48)
+    pairing.camera_info(info, now=0)
+    before, after = sparse_of(image, -20_000_000), sparse_of(image, 40_000_000)  # 20 ms before, 40 ms after
+    pairing.input(before, now=0)
+    assert pairing.image(image, now=0) == []  # a nearer one might still come
+    (decision,) = pairing.input(after, now=0.05)
+    assert decision.sparse is before  # the nearest of the two
 
 
 @pytest.mark.parametrize(

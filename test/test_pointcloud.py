@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.pointcloud import CloudPacker, depth_to_points, organised_cloud, write_ply
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.pointcloud import CloudPacker, depth_to_points, organised_cloud, write_ply
 
 
 @pytest.fixture

@@ -24,18 +24,18 @@ import onnx
 import pytest
 from conftest import small_acan
 
-from depth_estimation_ros.backends import open_backend
-from depth_estimation_ros.backends.base import network_input
-from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
-from depth_estimation_ros.backends.tensorrt_backend import (
+from depth_estimation_ros.core.backends import open_backend
+from depth_estimation_ros.core.backends.base import network_input
+from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.core.backends.tensorrt_backend import (
     PRECISION_KEY,
     detect_precision,
     graph_precision,
     tensorrt_qdq_problems,
 )
-from depth_estimation_ros.errors import UsageError
-from training.datasets.synthetic import render_scene
-from training.export import export_onnx, half_nodes
+from depth_estimation_ros.core.errors import UsageError
+from depth_estimation_ros.core.scenes import render_scene
+from depth_estimation_ros.deploy.export import export_onnx, half_nodes
 
 DEMO = "depth_estimation_ros/data/demo_acan.pt"
 EVAL_SEEDS = range(5_000_000, 5_000_024)  # apart from the calibration seeds below
@@ -110,7 +110,7 @@ def check(summary):
 def small(tmp_path_factory):
     import torch
 
-    from depth_estimation_ros.models import save_checkpoint
+    from depth_estimation_ros.core.models import save_checkpoint
 
     root = tmp_path_factory.mktemp("small")
     torch.manual_seed(0)

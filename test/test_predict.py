@@ -4,8 +4,8 @@ import pytest
 import yaml
 from test_pointcloud import read_ply
 
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.cli import main
+from depth_estimation_ros.commands import main
+from depth_estimation_ros.core.camera import CameraModel
 
 
 @pytest.fixture
@@ -98,10 +98,10 @@ def test_predict_anchors_a_relative_model_to_a_folder_of_sparse_depth(tmp_path, 
     makes a relative model's output metres; a frame before any scale is skipped, not written."""
     from conftest import relative_oracle
 
-    from depth_estimation_ros.estimator import DepthEstimator
-    from depth_estimation_ros.predict import predict
-    from training.datasets.synthetic import render_scene
-    from training.synthetic_bag import sparse_samples
+    from depth_estimation_ros.commands.predict import predict
+    from depth_estimation_ros.core.estimator import DepthEstimator
+    from depth_estimation_ros.core.scenes import render_scene
+    from depth_estimation_ros.ros.synthetic_bag import sparse_samples
 
     frames, sparse, rng = tmp_path / "frames", tmp_path / "sparse", np.random.default_rng(0)
     frames.mkdir()
@@ -145,7 +145,7 @@ def test_predict_refuses_a_sparse_depth_file_of_the_wrong_kind(deployed, images,
 )  # fmt: skip
 def test_predict_runs_a_transformers_folder_with_the_cameras_intrinsics(hf_folders, images, camera_yaml, tmp_path,
                                                                          family):  # fmt: skip
-    from depth_estimation_ros.models.transformers_depth import card_from_folder
+    from depth_estimation_ros.core.models.transformers_depth import card_from_folder
 
     scale = ["--scale-source", "fixed", "--fixed-scale", "0.5"] if card_from_folder(hf_folders[family]).relative else []
     out = tmp_path / "out"

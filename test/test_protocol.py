@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from depth_estimation_ros.metrics import compute_metrics
+from depth_estimation_ros.core.metrics import compute_metrics
 from training.protocol import (
     eigen_crop_mask,
     evaluate_image,

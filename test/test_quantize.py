@@ -1,16 +1,17 @@
-"""int8 static quantisation for ONNX Runtime (training/quantize.py) on a small exported ACAN."""
+"""int8 static quantisation for ONNX Runtime (depth_estimation_ros/deploy/quantize.py) on a small exported ACAN."""
 
 import cv2
 import numpy as np
 import onnx
 import pytest
 
-from depth_estimation_ros.backends import open_backend
-from depth_estimation_ros.backends.onnxruntime_backend import read_onnx_info
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.files import folder_frames
-from training.quantize import main, quantize, synthetic_frames
+from depth_estimation_ros.commands.quantize import main
+from depth_estimation_ros.core.backends import open_backend
+from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.files import folder_frames
+from depth_estimation_ros.deploy.quantize import quantize, synthetic_frames
 
 
 @pytest.fixture(scope="module")

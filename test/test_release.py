@@ -6,10 +6,10 @@ import numpy as np
 import torch
 from conftest import small_acan
 
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.models import load_checkpoint, load_model, save_checkpoint
-from training.datasets.synthetic import render_scene
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.models import load_checkpoint, load_model, save_checkpoint
+from depth_estimation_ros.core.scenes import render_scene
 from training.release import main, release
 
 DEMO_CHECKPOINT = files("depth_estimation_ros") / "data" / "demo_acan.pt"

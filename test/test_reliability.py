@@ -51,7 +51,7 @@ def trained_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_bag(tmp_path_factory):
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     path = tmp_path_factory.mktemp("bag") / "seq"
     write_synthetic_bag(path, frames=3, height=48, width=64, seed=5)
@@ -187,7 +187,7 @@ def _(ctx):
 @case("train-checkpoint-mode", "train", "checkpoints written under umask 022",
       "mode 0644 (readable by a robot service of another user), not 0600")  # fmt: skip
 def _(ctx):
-    from depth_estimation_ros.models import save_checkpoint
+    from depth_estimation_ros.core.models import save_checkpoint
 
     previous = os.umask(0o022)
     try:
@@ -331,7 +331,7 @@ def tampered_checkpoint(ctx, **model_options) -> Path:
 def _(ctx):
     import timm
 
-    from depth_estimation_ros.models import load_model
+    from depth_estimation_ros.core.models import load_model
 
     asked = []
     original = timm.create_model
@@ -350,7 +350,7 @@ def _(ctx):
       "(gigabytes) while its weights are small",
       "refused from shapes on the meta device: `weights do not match`, nothing allocated")  # fmt: skip
 def _(ctx):
-    from depth_estimation_ros.models import load_model
+    from depth_estimation_ros.core.models import load_model
 
     with pytest.raises(ValueError, match=r"weights do not match model 'acan'.*of another shape"):
         load_model(tampered_checkpoint(ctx, key_channels=100_000, value_channels=100_000))
@@ -472,7 +472,7 @@ def _(ctx):
 @case("predict-imwrite-fails", "predict", "`cv2.imwrite` returning False (encoder failure)",
       "exit 1; no result file of that frame, no temporary left")  # fmt: skip
 def _(ctx):
-    import depth_estimation_ros.predict as module
+    import depth_estimation_ros.commands.predict as module
 
     source, out = images(ctx.tmp / "in"), ctx.tmp / "o"
     ctx.request.getfixturevalue("monkeypatch").setattr(module.cv2, "imwrite", lambda *args: False)
@@ -508,7 +508,7 @@ def _(ctx):
 @case("predict-sigterm", "predict", "SIGTERM while a frame's files are being written",
       "exit 143; the staged files are removed, nothing half-written remains")  # fmt: skip
 def _(ctx):
-    import depth_estimation_ros.predict as module
+    import depth_estimation_ros.commands.predict as module
 
     def write_then_terminate(path, *args):
         Path(path).write_bytes(b"partial cloud")
@@ -538,7 +538,7 @@ def _(ctx):
 
 def damage_one_image(bag: Path, copy: Path) -> Path:
     """Give the second image message an unknown channel id: readers skip it without a word."""
-    from training.synthetic_bag import START_NS
+    from depth_estimation_ros.ros.synthetic_bag import START_NS
 
     shutil.copytree(bag, copy)
     (storage,) = copy.glob("*.mcap")
@@ -565,7 +565,7 @@ def _(ctx):
 @case("bag-malformed-sqlite", "bag", "a SQLite 3 bag with 3 kB zeroed in its middle",
       "exit 1; says the storage cannot be read; no output")  # fmt: skip
 def _(ctx):
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     source = ctx.tmp / "sq"
     write_synthetic_bag(source, frames=3, height=48, width=64, storage="sqlite3")
@@ -601,7 +601,7 @@ def _(ctx):
 def _(ctx):
     from test_bag import TYPES, frame, write_bag
 
-    from depth_estimation_ros.messages import depth_image_msg
+    from depth_estimation_ros.ros.messages import depth_image_msg
 
     stamp, image, info = frame(0)
     depth = depth_image_msg(np.ones((image.height, image.width), np.float32), image.header, TYPES)
@@ -678,7 +678,7 @@ def _(ctx):
 @case("demo-output-holds-model", "demo", "`--output D --model D/model/best.pt` where D is an earlier demo's",
       "exit 2; the model is not deleted")  # fmt: skip
 def _(ctx):
-    from depth_estimation_ros.demo import MARKER
+    from depth_estimation_ros.commands.demo import MARKER
 
     demo = ctx.tmp / "D"
     (demo / "model").mkdir(parents=True)
@@ -721,13 +721,13 @@ def _(ctx):
 
 
 @case("process-exit-statuses", "train, predict", "`python -m training.train --set train.epoch=3`, "
-      "`python -m depth_estimation_ros.cli predict ... --model missing.onnx`",
+      "`python -m depth_estimation_ros.commands predict ... --model missing.onnx`",
       "exit 2 and exit 1, one `error:` line each, no traceback")  # fmt: skip
 def _(ctx):
     usage = command("-m", "training.train", "--set", "train.epoch=3")
     assert usage.returncode == 2, usage.stderr
     assert usage.stderr.startswith("depth-estimation train: error: --set: train.epoch: unknown key")
-    runtime = command("-m", "depth_estimation_ros.cli", "predict", "--model", str(ctx.tmp / "missing.onnx"),
+    runtime = command("-m", "depth_estimation_ros.commands", "predict", "--model", str(ctx.tmp / "missing.onnx"),
                       "--input", str(images(ctx.tmp / "in")), "--output", str(ctx.tmp / "o"))  # fmt: skip
     assert runtime.returncode == 1, runtime.stderr
     missing = ctx.tmp / "missing.onnx"
@@ -738,13 +738,13 @@ def _(ctx):
       "and `depth-estimation --debug train ...`",
       "the traceback is printed, then the same `error:` line")  # fmt: skip
 def _(ctx):
-    argv = ["-m", "depth_estimation_ros.cli", "predict", "--model", str(ctx.tmp / "missing.onnx"), "--input",
+    argv = ["-m", "depth_estimation_ros.commands", "predict", "--model", str(ctx.tmp / "missing.onnx"), "--input",
             str(ctx.tmp), "--output", str(ctx.tmp / "o")]  # fmt: skip
     for result in (command(*argv, "--debug"), command(*argv, env={"DEPTH_ESTIMATION_DEBUG": "1"})):
         assert result.returncode == 1
         assert "Traceback (most recent call last)" in result.stderr
         assert result.stderr.strip().endswith(f"error: model file not found: {ctx.tmp / 'missing.onnx'}")
-    delegated = command("-m", "depth_estimation_ros.cli", "--debug", "train", "--set", "train.epochs=0")
+    delegated = command("-m", "depth_estimation_ros.commands", "--debug", "train", "--set", "train.epochs=0")
     assert delegated.returncode == 2
     assert "Traceback (most recent call last)" in delegated.stderr
 

@@ -15,7 +15,7 @@ def stream(ctx, broken=None, missing=(), info_offset_ns=0, frames=3):
     ``broken(i, info)`` may spoil frame i's CameraInfo, frames in ``missing`` have none."""
     from test_bag import TYPES, frame, write_bag
 
-    from depth_estimation_ros.messages import header
+    from depth_estimation_ros.ros.messages import header
 
     messages = []
     for i in range(frames):
@@ -95,7 +95,7 @@ def _(ctx):
       "exit 0; 4 frames, each with its own size and intrinsics; with `--camera-info-wait 0.01` every one "
       "is bad (its CameraInfo came too late, as in the node) and exit 1")  # fmt: skip
 def _(ctx):
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     sizes = [(48, 64), (72, 96), (48, 64), (60, 80)]
     source = ctx.tmp / "in"

@@ -93,7 +93,7 @@ def _(ctx):
 @case("demo-failed-rerun", "demo", "an earlier demo's `--output`, re-run with a corrupt `--model`",
       "exit 1; the earlier demo's folder is unchanged and nothing else is left beside it")  # fmt: skip
 def _(ctx):
-    from depth_estimation_ros.demo import MARKER
+    from depth_estimation_ros.commands.demo import MARKER
 
     needs_ros()
     out, model = ctx.tmp / "runs", corrupt_model(ctx)
@@ -113,7 +113,7 @@ def _(ctx):
 def _(ctx):
     import json
 
-    from depth_estimation_ros.demo import MARKER
+    from depth_estimation_ros.commands.demo import MARKER
 
     needs_ros()
     out = ctx.tmp / "runs"
@@ -137,7 +137,7 @@ def _(ctx):
     shutil.copyfile(ctx.deployed["acan"][1], onnx)  # so the node's command line names this case's folder
     env = {k: v for k, v in os.environ.items() if k != "DEPTH_ESTIMATION_DEBUG"}
     env.update(PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    argv = [sys.executable, "-m", "depth_estimation_ros.cli", "demo", "--output", str(out / "demo"),
+    argv = [sys.executable, "-m", "depth_estimation_ros.commands", "demo", "--output", str(out / "demo"),
             "--model", str(onnx), "--frames", "200"]  # fmt: skip
     demo = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     try:

@@ -222,7 +222,7 @@ def _(ctx):
 
 
 def synthetic_bag(ctx):
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     path = ctx.tmp / "seq"
     write_synthetic_bag(path, frames=2, height=48, width=64, seed=3)

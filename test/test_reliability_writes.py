@@ -178,7 +178,7 @@ def _(ctx):
     line = ctx.fails(2, "quantize", onnx_path, ctx.tmp / "q.onnx", "--frames", "0")
     assert "--frames" in line
     assert "positive integer" in line
-    debug = command("-m", "training.quantize", str(missing), str(ctx.tmp / "q.onnx"), "--debug")
+    debug = command("-m", "depth_estimation_ros.commands", "quantize", str(missing), str(ctx.tmp / "q.onnx"), "--debug")
     assert debug.returncode == 1
     assert "Traceback (most recent call last)" in debug.stderr
     assert debug.stderr.strip().splitlines()[-1].startswith("depth-estimation quantize: error:")
@@ -247,7 +247,7 @@ def _(ctx):
 @case("bag-sigterm-write", "bag", "SIGTERM while the output bag is written",
       "exit 143; no `OUT`, no `OUT.partial-*`")  # fmt: skip
 def _(ctx):
-    import depth_estimation_ros.bag as module
+    import depth_estimation_ros.ros.bag as module
 
     real = module._progress_bar
 
@@ -263,7 +263,7 @@ def _(ctx):
 
 @pytest.fixture(scope="module")
 def small_bag(tmp_path_factory):
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     path = tmp_path_factory.mktemp("bag") / "seq"
     write_synthetic_bag(path, frames=3, height=48, width=64, seed=5)

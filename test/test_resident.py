@@ -6,13 +6,13 @@ import pytest
 import torch
 from rosbags.typesys import Stores, get_typestore
 
-from depth_estimation_ros.backends import ModelInfo, open_backend
-from depth_estimation_ros.backends.base import Backend
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.estimator import DepthEstimator, preprocess
-from depth_estimation_ros.messages import MessageTypes, camera_info_msg, header, image_msg
-from depth_estimation_ros.pipeline import DepthPipeline
-from depth_estimation_ros.resident import DeviceFramePath, area_matrix
+from depth_estimation_ros.core.backends import ModelInfo, open_backend
+from depth_estimation_ros.core.backends.base import Backend
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.estimator import DepthEstimator, preprocess
+from depth_estimation_ros.core.resident import DeviceFramePath, area_matrix
+from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, header, image_msg
+from depth_estimation_ros.ros.pipeline import DepthPipeline
 
 TYPES = MessageTypes.from_typestore(get_typestore(Stores.ROS2_JAZZY))
 CAMERA = CameraModel.from_intrinsics(150.0, 140.0, 79.0, 61.0, 160, 120, frame_id="cam")

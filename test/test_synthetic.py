@@ -8,18 +8,18 @@ import cv2
 import numpy as np
 import pytest
 
-from training.datasets import synthetic
-from training.datasets.synthetic import (
+from depth_estimation_ros.core import scenes as synthetic
+from depth_estimation_ros.core.scenes import (
     DEPTH_RANGE,
     FLOOR,
     KINDS,
     NONE,
     OBJECT,
     WALL,
-    SyntheticDataset,
     intrinsics,
     render_scene,
 )
+from training.datasets.synthetic import SyntheticDataset
 from training.synth_cli import main as synth_main
 
 SMALL = {"height": 96, "width": 128}

@@ -12,9 +12,10 @@ from dataclasses import asdict
 
 import pytest
 
-from depth_estimation_ros.backends import open_backend
-from depth_estimation_ros.backends.base import DependencyError
-from depth_estimation_ros.backends.tensorrt_backend import (
+from depth_estimation_ros.commands import main
+from depth_estimation_ros.core.backends import open_backend
+from depth_estimation_ros.core.backends.base import DependencyError
+from depth_estimation_ros.core.backends.tensorrt_backend import (
     NO_TENSORRT,
     EngineCache,
     EngineKey,
@@ -26,7 +27,6 @@ from depth_estimation_ros.backends.tensorrt_backend import (
     sidecar_path,
     write_engine,
 )
-from depth_estimation_ros.cli import main
 
 HERE = ("10.3.0", "NVIDIA Jetson AGX Orin", "8.7")
 
@@ -56,7 +56,7 @@ class RecordingBuilder:
 
 @pytest.fixture(scope="module")
 def fp16_graph(deployed, tmp_path_factory):
-    from training.export import export_onnx
+    from depth_estimation_ros.deploy.export import export_onnx
 
     checkpoint, _ = deployed["acan"]
     return export_onnx(checkpoint, tmp_path_factory.mktemp("fp16") / "acan-fp16.onnx", precision="fp16")

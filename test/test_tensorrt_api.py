@@ -20,9 +20,10 @@ import cv2
 import pytest
 import torch
 
-from depth_estimation_ros.backends import open_backend
-from depth_estimation_ros.backends.base import DependencyError
-from depth_estimation_ros.backends.tensorrt_backend import (
+from depth_estimation_ros.commands import main
+from depth_estimation_ros.core.backends import open_backend
+from depth_estimation_ros.core.backends.base import DependencyError
+from depth_estimation_ros.core.backends.tensorrt_backend import (
     EngineCache,
     TensorRTBackend,
     build_engine,
@@ -32,9 +33,8 @@ from depth_estimation_ros.backends.tensorrt_backend import (
     read_sidecar,
     sidecar_path,
 )
-from depth_estimation_ros.cli import main
-from training.export import export_onnx
-from training.quantize import quantize, synthetic_frames
+from depth_estimation_ros.deploy.export import export_onnx
+from depth_estimation_ros.deploy.quantize import quantize, synthetic_frames
 
 FAKES = Path(__file__).parent / "fake_tensorrt"
 VERSIONS = {"10": "10.3.0.30", "11": "11.4.0.106"}

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from depth_estimation_ros.models import load_checkpoint, load_model
+from depth_estimation_ros.core.models import load_checkpoint, load_model
 from training.train import NonFiniteLossError, Trainer, load_config, main
 
 TINY = {

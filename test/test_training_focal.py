@@ -13,7 +13,7 @@ from test_training import TINY
 from torch.utils.data import Dataset
 
 import training.train as train_module
-from depth_estimation_ros.models import load_checkpoint, load_model, save_checkpoint
+from depth_estimation_ros.core.models import load_checkpoint, load_model, save_checkpoint
 from training.datasets.kitti import KittiEigen
 from training.datasets.synthetic import DEFAULT_FOV_DEG, SyntheticDataset
 from training.release import release

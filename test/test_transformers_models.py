@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
-from depth_estimation_ros.backends.base import Backend, ModelInfo
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.card import InputRule, ModelCard
-from depth_estimation_ros.estimator import DepthEstimator, preprocess, to_metres
-from depth_estimation_ros.models.transformers_depth import card_from_folder, resolve
+from depth_estimation_ros.core.backends.base import Backend, ModelInfo
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.card import InputRule, ModelCard
+from depth_estimation_ros.core.estimator import DepthEstimator, preprocess, to_metres
+from depth_estimation_ros.core.models.transformers_depth import card_from_folder, resolve
 
 OUTPUTS = {
     "depth_anything_metric": "metric_depth",
@@ -177,8 +177,8 @@ def test_focal_correction_makes_a_camera_dependent_model_right_on_another_camera
     through a 40° lens and over-estimates it through an 80° one (about by the ratio of focal
     lengths: measured median pred/true 0.61-0.69 and 1.24-1.48 on three rooms). Its card with the
     training focal length puts both within 15 % of the truth."""
-    from depth_estimation_ros.models import load_checkpoint, load_model, save_checkpoint
-    from training.datasets.synthetic import DEFAULT_FOV_DEG, render_scene
+    from depth_estimation_ros.core.models import load_checkpoint, load_model, save_checkpoint
+    from depth_estimation_ros.core.scenes import DEFAULT_FOV_DEG, render_scene
 
     shipped = "depth_estimation_ros/data/demo_acan.pt"
     height, width = load_checkpoint(shipped)["input_size"]
@@ -204,7 +204,7 @@ def test_focal_correction_makes_a_camera_dependent_model_right_on_another_camera
 
 
 def test_models_command_says_what_a_folder_or_file_is(hf_folders, capsys):
-    from depth_estimation_ros.cli import main
+    from depth_estimation_ros.commands import main
 
     shipped = "depth_estimation_ros/data/demo_acan.pt"
     assert main(["models", str(hf_folders["depth_pro"]), shipped]) == 0
@@ -220,7 +220,7 @@ def test_models_command_says_what_a_folder_or_file_is(hf_folders, capsys):
 
 
 def test_an_old_checkpoint_without_a_focal_length_is_used_as_is_and_says_so_once(caplog, monkeypatch):
-    from depth_estimation_ros.models import checkpoint, load_model
+    from depth_estimation_ros.core.models import checkpoint, load_model
 
     monkeypatch.setattr(checkpoint, "_WITHOUT_FOCAL", set())  # as in a fresh process
     shipped = "depth_estimation_ros/data/demo_acan.pt"

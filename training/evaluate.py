@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from depth_estimation_ros.camera import CameraModel
-from depth_estimation_ros.errors import UsageError, image_side
-from depth_estimation_ros.estimator import DepthEstimator
-from depth_estimation_ros.files import write_text
-from depth_estimation_ros.metrics import METRICS, average_metrics, format_table
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.errors import UsageError, image_side, run_command
+from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.files import refuse_existing, write_text
+from depth_estimation_ros.core.metrics import METRICS, average_metrics, format_table
 from training.protocol import CAPS, evaluate_image, flip_tta, resolve_crop
 
 # NYU ground truth of each crop's lineage: BTS/AdaBins score the official raw depth, DenseDepth the filled.
@@ -53,8 +53,8 @@ class ScaledEstimator:
     """
 
     def __init__(self, checkpoint: str | Path, scale: float, **backend_options):
-        from depth_estimation_ros.backends import open_backend
-        from depth_estimation_ros.models import load_checkpoint
+        from depth_estimation_ros.core.backends import open_backend
+        from depth_estimation_ros.core.models import load_checkpoint
 
         if not scale > 0:
             raise ValueError(f"--scale must be > 0, got {scale}")
@@ -178,7 +178,7 @@ def dataset_from_args(args: argparse.Namespace, ground_truth: str):
 
 def open_estimator(args: argparse.Namespace):
     """A :class:`ScaledEstimator` at the checkpoint's (or ``--scale``) scale, else a stretching estimator."""
-    from depth_estimation_ros.models import load_checkpoint
+    from depth_estimation_ros.core.models import load_checkpoint
 
     is_checkpoint = Path(args.model).suffix not in (".onnx", ".engine", ".plan")
     if args.scale == "stretch":
@@ -224,6 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(the whole frame resized to the model's input size), or a number (.pt only)",
     )
     parser.add_argument("--output-json", help="write the summary and per-image metrics here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output-json")
     nyu = parser.add_argument_group("NYU Depth V2 (labeled .mat, 654 test images)")
     nyu.add_argument("--nyu-mat", help="nyu_depth_v2_labeled.mat")
     nyu.add_argument("--nyu-splits", help="splits.mat (default: beside the .mat)")
@@ -260,6 +261,10 @@ def describe_run(args: argparse.Namespace, dataset, result: dict, ground_truth: 
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.dataset == "synthetic" and args.count < 1:
+        raise UsageError(f"--count must be at least 1, got {args.count}")
+    if args.output_json and not args.overwrite:
+        refuse_existing(args.output_json)  # before spending the evaluation
     required = {"nyu": ("nyu_mat",), "kitti": ("kitti_split", "kitti_raw"), "synthetic": ()}[args.dataset]
     if args.dataset == "kitti" and args.ground_truth in ("auto", "annotated"):
         required = (*required, "kitti_gt")
@@ -292,6 +297,10 @@ def run(args: argparse.Namespace) -> int:
           f"{' (two passes: flip)' if args.flip else ''}")  # fmt: skip
     if args.output_json:
         text = json.dumps({**result, "metric_names": list(METRICS)}, indent=2)
-        write_text(args.output_json, text, overwrite=getattr(args, "overwrite", False))
+        write_text(args.output_json, text, overwrite=args.overwrite)
         print(f"wrote {args.output_json}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command("eval", __doc__, add_arguments, run, argv)

@@ -7,10 +7,49 @@ Every loss is masked to valid ground truth (finite and > 0) and stays finite, wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
-from depth_estimation_ros.ordinal import OrdinalBins
+from depth_estimation_ros.core.ordinal import OrdinalBins
+
+# The loss registry beside the model registry: family name → (loss, {loss argument: model attribute}).
+# The attributes are what the loss takes from the network itself (its bins, its depth range).
+_LOSSES: dict[str, tuple[Callable[..., dict[str, torch.Tensor]], dict[str, str]]] = {}
+
+
+def register_loss(family: str, **from_model: str):
+    """Function decorator: the training loss of the model family ``family``; ``from_model`` maps
+    the loss's arguments to the model attributes that fill them."""
+
+    def register(loss):
+        if family in _LOSSES:
+            raise ValueError(f"model family {family!r} has two losses ({_LOSSES[family][0].__name__}, {loss.__name__})")
+        _LOSSES[family] = (loss, from_model)
+        return loss
+
+    return register
+
+
+def loss_of(family: str) -> tuple[Callable[..., dict[str, torch.Tensor]], dict[str, str]]:
+    """The loss registered for ``family`` and the arguments it takes from the model; a family
+    without one is an error that names it (it must never train with another family's loss)."""
+    try:
+        return _LOSSES[family]
+    except KeyError:
+        raise ValueError(
+            f"model family {family!r} has no training loss: register one in training/losses.py "
+            f"(families with a loss: {sorted(_LOSSES)})"
+        ) from None
+
+
+def bind_loss(model, options: dict) -> Callable[[dict[str, torch.Tensor], torch.Tensor], dict[str, torch.Tensor]]:
+    """``(outputs, depth) -> terms`` for ``model`` (built by ``build_model``) with the config's
+    loss ``options``."""
+    loss, from_model = loss_of(model.config["name"])
+    bound = {argument: getattr(model, attribute) for argument, attribute in from_model.items()}
+    return lambda outputs, depth: loss(outputs, depth, **bound, **options)
 
 
 def valid_mask(depth: torch.Tensor) -> torch.Tensor:
@@ -84,6 +123,7 @@ def attention_loss(attention: torch.Tensor, depth: torch.Tensor, size: tuple[int
     return masked_mean(per_row, valid)
 
 
+@register_loss("acan", bins="bins")
 def acan_loss(
     outputs: dict[str, torch.Tensor],
     depth: torch.Tensor,
@@ -209,6 +249,7 @@ def auxiliary_loss(aux: list[torch.Tensor], depth: torch.Tensor) -> torch.Tensor
     return sum(per_image_l1(a, depth).mean() for a in aux)
 
 
+@register_loss("msfnet", max_depth="max_depth")
 def msfnet_loss(
     outputs: dict[str, torch.Tensor],
     depth: torch.Tensor,

@@ -1,6 +1,6 @@
 """Evaluation protocol: depth caps, crops, resizing to ground truth and flip test-time augmentation.
 
-The metric formulas are in :mod:`depth_estimation_ros.metrics`. A crop is applied by marking
+The metric formulas are in :mod:`depth_estimation_ros.core.metrics`. A crop is applied by marking
 ground truth outside it invalid (a boolean mask), never by slicing, so it composes with any
 resolution and leaves the prediction untouched.
 """
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import torch
 
-from depth_estimation_ros.metrics import compute_metrics
+from depth_estimation_ros.core.metrics import compute_metrics
 
 CAPS = {"nyu": (1e-3, 10.0), "kitti": (1e-3, 80.0)}
 DEFAULT_CROP = {"nyu": "bts", "kitti": "garg"}

@@ -17,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-from depth_estimation_ros.models import load_checkpoint, load_model, save_checkpoint
+from depth_estimation_ros.core.models import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 def release(source: str | os.PathLike, output: str | os.PathLike, half: bool = True) -> Path:
@@ -26,7 +26,7 @@ def release(source: str | os.PathLike, output: str | os.PathLike, half: bool = T
     if output.exists():
         raise FileExistsError(f"{output} exists; remove it or choose another output")
     state = load_checkpoint(source)
-    model = load_model(source)
+    model = model_from_checkpoint(state, source)
     if half:
         for parameter in model.parameters():
             parameter.data = parameter.data.half()

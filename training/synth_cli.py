@@ -1,4 +1,4 @@
-"""``synth``: render synthetic RGB-D frames (:mod:`training.datasets.synthetic`) to a folder.
+"""``depth-estimation synth``: render synthetic RGB-D frames (:mod:`depth_estimation_ros.core.scenes`) to a folder.
 
 Layout of ``OUT``::
 
@@ -14,7 +14,7 @@ for street. Frame ``i`` renders seed ``--seed + i``: the same arguments write th
 Files appear only when complete; a folder that is not empty is written into only with
 ``--overwrite``.
 
-``--bag OUT`` writes a rosbag2 camera sequence instead (:mod:`training.synthetic_bag`): one scene
+``--bag OUT`` writes a rosbag2 camera sequence instead (:mod:`depth_estimation_ros.ros.synthetic_bag`): one scene
 (seed ``--seed``) panned from −12° to +12° over ``--frames`` frames (default 30), on
 ``<namespace>/image_raw`` (rgb8), ``<namespace>/camera_info`` and ``<namespace>/depth_gt`` (32FC1
 metres, NaN invalid) at ``--rate`` Hz, e.g. ``depth-estimation synth --bag seq --frames 60``.
@@ -31,17 +31,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depth_estimation_ros.errors import (
+from depth_estimation_ros.core.errors import (
     UsageError,
     image_side,
     non_negative_int,
     positive_float,
     positive_int,
-    run_guarded,
+    run_command,
 )
-from depth_estimation_ros.files import imwrite, write_text
+from depth_estimation_ros.core.files import imwrite, write_text
+from depth_estimation_ros.core.scenes import DEFAULT_FOV_DEG, DEPTH_RANGE, KINDS, render_scene
 from training.datasets import DEPTH_ENCODINGS
-from training.datasets.synthetic import DEFAULT_FOV_DEG, DEPTH_RANGE, KINDS, render_scene
 
 _AUTO_ENCODING = {"indoor": "mm", "street": "m256"}
 
@@ -107,15 +107,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    return add_arguments(
-        argparse.ArgumentParser(
-            prog="depth-estimation synth",
-            description="Render synthetic RGB-D frames (RGB PNG, 16-bit depth PNG), or a camera sequence as a rosbag2.",
-        )
-    )
-
-
 def encode_depth(depth: np.ndarray, valid: np.ndarray, encoding: str) -> np.ndarray:
     """uint16 image of ``depth`` in ``encoding`` units, 0 where invalid; a depth that does not fit is an error."""
     dtype, unit = DEPTH_ENCODINGS[encoding]
@@ -126,7 +117,7 @@ def encode_depth(depth: np.ndarray, valid: np.ndarray, encoding: str) -> np.ndar
 
 
 def run_bag(args: argparse.Namespace) -> int:
-    from training.synthetic_bag import write_synthetic_bag
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     start = time.perf_counter()
     summary = write_synthetic_bag(
@@ -199,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_guarded("depth-estimation synth", lambda rest: run(build_parser().parse_args(rest)), argv)
+    return run_command("synth", __doc__, add_arguments, run, argv)
 
 
 if __name__ == "__main__":

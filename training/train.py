@@ -43,12 +43,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
-from depth_estimation_ros.errors import UsageError, run_guarded
-from depth_estimation_ros.files import load_yaml_mapping, non_finite, parse_yaml, write_text
-from depth_estimation_ros.metrics import average_metrics, compute_metrics
-from depth_estimation_ros.models import build_model, load_checkpoint, save_checkpoint
+from depth_estimation_ros.core.errors import UsageError, run_command
+from depth_estimation_ros.core.files import load_yaml_mapping, non_finite, parse_yaml, write_text
+from depth_estimation_ros.core.metrics import average_metrics, compute_metrics
+from depth_estimation_ros.core.models import build_model, load_checkpoint, save_checkpoint
 from training.augment import Augment, crop, scale, to_tensors
-from training.losses import acan_loss, msfnet_loss
+from training.losses import bind_loss, loss_of
 from training.protocol import eval_scale
 
 log = logging.getLogger("training")
@@ -193,15 +193,15 @@ def keyword_options(factory, skip: tuple[str, ...] = ()) -> dict[str, Any]:
 
 def open_sections(config: dict) -> dict[str, dict[str, Any]]:
     """Sections whose keys are a callable's options: dotted path → option → default."""
-    from depth_estimation_ros.models import _MODELS  # the registry build_model reads
+    from depth_estimation_ros.core.models import list_models, model_class
 
     sections = {}
     name = config["model"].get("name") if isinstance(config.get("model"), dict) else None
-    if name in _MODELS:
-        sections["model"] = {"name": name, **keyword_options(_MODELS[name])}
-        # the trainer passes the network outputs, the target and the model's own bins or range
-        loss = acan_loss if name == "acan" else msfnet_loss
-        sections["loss"] = keyword_options(loss, skip=("outputs", "depth", "bins", "max_depth"))
+    if name in list_models():
+        sections["model"] = {"name": name, **keyword_options(model_class(name))}
+        # the trainer passes the network outputs, the target and what the loss takes from the model
+        loss, from_model = loss_of(name)
+        sections["loss"] = keyword_options(loss, skip=("outputs", "depth", *from_model))
     data = config.get("data")
     if isinstance(data, dict):
         if data.get("name") in DATASETS:
@@ -213,7 +213,7 @@ def open_sections(config: dict) -> dict[str, dict[str, Any]]:
 
 def check_config(config: dict) -> list[str]:
     """Every problem of a merged config, each naming the key and what is expected."""
-    from depth_estimation_ros.models import list_models
+    from depth_estimation_ros.core.models import list_models
 
     problems = [f"{where} is not finite: expected a finite number" for where in non_finite(config)]
     if unknown := sorted(set(config) - set(DEFAULTS)):
@@ -492,12 +492,6 @@ def build_scheduler(optimizer, optim: dict, steps_per_epoch: int, epochs: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def loss_function(model, loss: dict):
-    if model.config["name"] == "acan":
-        return lambda outputs, depth: acan_loss(outputs, depth, model.bins, **loss)
-    return lambda outputs, depth: msfnet_loss(outputs, depth, max_depth=model.max_depth, **loss)
-
-
 # --------------------------------------------------------------------------- state
 
 
@@ -603,7 +597,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.optimizer, config["optim"], self.steps_per_epoch, train_cfg["epochs"])
         self.amp = bool(train_cfg["amp"]) and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.loss_fn = loss_function(self.model, config["loss"])
+        self.loss_fn = bind_loss(self.model, config["loss"])
         self.epoch, self.step, self.best = 0, 0, math.inf
         if resume:
             self.restore(self.output / "last.pt" if resume == "auto" else Path(resume), allow_changed_config)
@@ -794,7 +788,7 @@ class Trainer:
                 writer.add_scalar(f"{prefix}/{key}", value, self.step)
 
     def log_sample(self, image: torch.Tensor, pred: np.ndarray, gt: np.ndarray) -> None:
-        from depth_estimation_ros.visualize import colorize, side_by_side
+        from depth_estimation_ros.core.visualize import colorize, side_by_side
 
         writer = self.tensorboard()
         if writer is not None:
@@ -863,23 +857,20 @@ class Trainer:
         return metrics
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="depth-estimation train", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config (config/train/*.yaml); defaults apply to missing keys")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     parser.add_argument("--resume", help="'auto' (OUTPUT/last.pt if there is one) or a checkpoint path")
     parser.add_argument("--overwrite", action="store_true", help="start over in an output folder holding a run")
     parser.add_argument("--allow-changed-config", action="store_true",
                         help="resume although settings differ from the checkpoint's (the new ones apply)")  # fmt: skip
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_guarded("depth-estimation train", _main, argv)
+    return run_command("train", __doc__, add_arguments, run, argv)
 
 
-def _main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
     if args.resume and args.overwrite:
         raise UsageError("--resume continues a run and --overwrite replaces it: give one of the two")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_estimation_ros.validation import input_file
+from depth_estimation_ros.core.validation import input_file
 from training.datasets import (
     DepthDataset,
     Sample,
@@ -42,24 +42,10 @@ from training.datasets import (
     make_sample,
     read_bytes,
 )
+from training.datasets.velodyne import read_kitti_calib
 
 PathLike = str | os.PathLike
 GROUND_TRUTHS = ("annotated", "velodyne")
-
-
-def read_kitti_calib(path: PathLike) -> dict[str, np.ndarray]:
-    """Numeric entries of a KITTI ``calib_*.txt`` (``key: v1 v2 ...``) as float64 arrays."""
-    path = Path(path)
-    calib = {}
-    for line in read_bytes(path).decode("utf-8", errors="replace").splitlines():
-        key, sep, values = line.partition(":")
-        if not sep:
-            continue
-        try:
-            calib[key.strip()] = np.array([float(v) for v in values.split()], dtype=np.float64)
-        except ValueError:
-            continue  # calib_time and other text entries
-    return calib
 
 
 def kitti_camera(calib_path: PathLike, camera: str = "02") -> tuple[np.ndarray, tuple[int, int] | None]:

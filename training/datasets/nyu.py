@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import scipy.io
 
-from depth_estimation_ros.validation import input_file
+from depth_estimation_ros.core.validation import input_file
 from training.datasets import (
     DEPTH_ENCODINGS,
     DepthDataset,

@@ -25,7 +25,24 @@ from pathlib import Path
 
 import numpy as np
 
+from training.datasets import read_bytes
+
 PathLike = str | os.PathLike
+
+
+def read_kitti_calib(path: PathLike) -> dict[str, np.ndarray]:
+    """Numeric entries of a KITTI ``calib_*.txt`` (``key: v1 v2 ...``) as float64 arrays."""
+    path = Path(path)
+    calib = {}
+    for line in read_bytes(path).decode("utf-8", errors="replace").splitlines():
+        key, sep, values = line.partition(":")
+        if not sep:
+            continue
+        try:
+            calib[key.strip()] = np.array([float(v) for v in values.split()], dtype=np.float64)
+        except ValueError:
+            continue  # calib_time and other text entries
+    return calib
 
 
 def read_velodyne(path: PathLike) -> np.ndarray:
@@ -50,8 +67,6 @@ def velodyne_to_image(
     cam_to_cam: PathLike, velo_to_cam: PathLike, camera: str = "02"
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """The 3×4 matrix from homogeneous Velodyne points to camera ``camera``'s image, and its (H, W)."""
-    from training.datasets.kitti import read_kitti_calib
-
     c2c, v2c = read_kitti_calib(cam_to_cam), read_kitti_calib(velo_to_cam)
     rigid = np.eye(4)
     rigid[:3, :3] = _calib_matrix(v2c, "R", 9, velo_to_cam).reshape(3, 3)

@@ -1,0 +1,137 @@
+"""Inference backends behind one interface, chosen by name or automatically.
+
+``open_backend(path, "auto")`` picks by model file: a TensorRT engine runs on TensorRT; an ONNX
+graph runs on TensorRT (through the engine cache) when TensorRT and a GPU are present, else on ONNX
+Runtime; a checkpoint runs on PyTorch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+from depth_estimation_ros.core.backends.base import Backend, DependencyError, ModelInfo
+from depth_estimation_ros.core.files import is_hub_id
+from depth_estimation_ros.core.validation import input_file
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+FORMATS = {".pt": "checkpoint", ".pth": "checkpoint", ".onnx": "onnx", ".engine": "engine", ".plan": "engine"}
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """``checkpoint``, ``onnx``, ``engine`` (by suffix, else by content) or ``transformers`` (a model
+    folder, or a Hub id in the local cache)."""
+    path = Path(path)
+    if path.is_dir() or (not path.exists() and path.suffix.lower() not in FORMATS and is_hub_id(str(path))):
+        from depth_estimation_ros.core.models.transformers_depth import resolve
+
+        resolve(path)  # a folder without config.json, or an id not in the cache, is an error naming it
+        return "transformers"
+    input_file(path, "model file")  # a FIFO or device is named, never opened
+    if path.suffix.lower() in FORMATS:
+        return FORMATS[path.suffix.lower()]
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head.startswith(b"PK\x03\x04"):  # torch.save's zip container
+        return "checkpoint"
+    if b"ftrt" in head[:8] or Path(f"{path}.json").is_file():
+        return "engine"
+    if head[:1] == b"\x08":  # protobuf field 1 (ir_version), as every ONNX file starts
+        return "onnx"
+    raise ValueError(
+        f"{path}: unknown model format; expected a checkpoint (.pt), ONNX graph (.onnx) or engine (.engine)"
+    )
+
+
+def tensorrt_usable() -> bool:
+    if importlib.util.find_spec("tensorrt") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> Backend:
+    """Open ``path`` on ``backend``; options go to the backend (e.g. ``threads``, ``device``).
+
+    ``precision`` (default ``auto``): what an engine built by TensorRT from an ONNX graph is expected
+    to be; the graph's own precision decides (strongly typed networks), another value only warns.
+    """
+    precision = options.pop("precision", "auto")
+    precision = None if precision == "auto" else precision
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
+    kind = detect_format(path)
+    if backend == "auto":
+        backend = {"engine": "tensorrt", "checkpoint": "torch", "transformers": "torch"}.get(kind) or (
+            "tensorrt" if tensorrt_usable() else "onnxruntime"
+        )
+        log.info("backend auto: %s for %s", backend, path)
+    accepted = {"torch": ("checkpoint", "transformers"), "onnxruntime": ("onnx",), "tensorrt": ("engine", "onnx")}[
+        backend
+    ]
+    if kind not in accepted:
+        raise ValueError(f"{path} is a {kind}; the {backend} backend runs {' or '.join(accepted)} files")
+    if backend == "torch":
+        from depth_estimation_ros.core.backends.torch_backend import TorchBackend
+
+        return TorchBackend(path, kind=kind, **options)
+    if backend == "onnxruntime":
+        from depth_estimation_ros.core.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, **options)
+    from depth_estimation_ros.core.backends.tensorrt_backend import EngineCache, TensorRTBackend
+
+    if kind == "onnx":
+        path = EngineCache().engine_for(path, precision)
+    return TensorRTBackend(path, **options)
+
+
+def model_info(path: str | os.PathLike, kind: str | None = None) -> ModelInfo:
+    """What a model file or folder computes (its :class:`ModelInfo` and card), without running it;
+    ``kind``: its :func:`detect_format`, when the caller has it."""
+    kind = kind or detect_format(path)
+    if kind == "onnx":
+        from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+
+        return read_onnx_info(path)
+    if kind == "engine":
+        from depth_estimation_ros.core.backends.tensorrt_backend import read_sidecar
+
+        return read_sidecar(path)[1]
+    if kind == "transformers":
+        from depth_estimation_ros.core.models.transformers_depth import card_from_folder, resolve
+
+        card = card_from_folder(resolve(path))
+        rule = card.input
+        return ModelInfo(card.family, rule.height, rule.width, card.min_depth, card.max_depth, False,
+                         normalization=card.normalization, card=card.to_dict(), dynamic=not rule.fixed)  # fmt: skip
+    from depth_estimation_ros.core.models import load_checkpoint, model_from_checkpoint
+
+    state = load_checkpoint(path)
+    return ModelInfo.from_model(model_from_checkpoint(state, path), state.get("input_size") or (0, 0))
+
+
+def describe_model(path: str | os.PathLike) -> dict:
+    """One row for ``depth-estimation models PATH``: format, name and the model card."""
+    kind = detect_format(path)
+    info = model_info(path, kind)
+    card = info.model_card
+    return {"model": str(path), "format": kind, "name": info.name, "summary": card.describe(),
+            "card": card.to_dict()}  # fmt: skip
+
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "DependencyError",
+    "ModelInfo",
+    "describe_model",
+    "detect_format",
+    "model_info",
+    "open_backend",
+]

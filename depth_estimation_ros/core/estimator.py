@@ -1,0 +1,340 @@
+"""One road from a camera frame to metric depth: pre-process → backend → post-process.
+
+The node, the bag tool and ``depth-estimation predict`` all use :class:`DepthEstimator`; none has
+pre- or post-processing of its own.
+
+* Pre-process: the RGB image is resized (``stretch``) or letterboxed to the network input; the
+  camera model follows exactly.
+* Backend: TensorRT, ONNX Runtime or PyTorch, all returning metres (and confidence).
+* Post-process: back to the camera resolution (default) or kept at network resolution, with the
+  camera model that describes the returned image. Invalid depth is NaN.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from depth_estimation_ros.core.anchoring import Anchor
+from depth_estimation_ros.core.backends import Backend, open_backend
+from depth_estimation_ros.core.backends.base import network_input
+from depth_estimation_ros.core.camera import CameraModel, Letterbox
+from depth_estimation_ros.core.card import InputRule, ModelCard
+from depth_estimation_ros.core.files import IMAGE_SUFFIXES
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "DepthEstimator",
+    "DepthResult",
+    "Geometry",
+    "NoMetricScale",
+    "network_image",
+    "network_input",
+    "postprocess",
+    "preprocess",
+]
+RESIZE_MODES = ("stretch", "letterbox")
+
+
+@dataclass
+class DepthResult:
+    depth: np.ndarray  # (H, W) float32 metres, NaN invalid
+    confidence: np.ndarray | None  # (H, W) float32 in [0, 1], or None
+    camera: CameraModel  # describes depth and confidence exactly
+    network_image: np.ndarray | None = None  # (h, w, 3) uint8: the RGB the network saw (colours for its resolution)
+
+
+def check_rgb(image: np.ndarray) -> np.ndarray:
+    """Accept (H, W, 3) uint8 RGB only; the error says what was given."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 RGB, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
+    return image
+
+
+def _interpolation(rule: InputRule | None, source: tuple[int, int], target: tuple[int, int]) -> int:
+    """The OpenCV flag for a resize: area averaging down, the card's kernel up (see :class:`InputRule`)."""
+    kind = rule.interpolation if rule is not None else "area"
+    if kind == "nearest":
+        return cv2.INTER_NEAREST
+    if kind == "area" or target[0] * target[1] <= source[0] * source[1]:
+        return cv2.INTER_AREA
+    return cv2.INTER_CUBIC if kind == "bicubic" else cv2.INTER_LINEAR
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """How a frame maps onto the network input: padding, then stretch or letterbox to ``size``."""
+
+    size: tuple[int, int]  # network input (h, w)
+    camera: CameraModel  # the network input's camera
+    box: Letterbox | None  # where the frame sits in a letterboxed input
+    pad: tuple[int, int]  # (pad_y, pad_x) added on each side of the frame first
+
+
+def network_geometry(
+    camera: CameraModel, size: tuple[int, int] | None, resize: str = "stretch", rule: InputRule | None = None
+) -> Geometry:
+    """The network input's size and camera for frames of ``camera`` (see :func:`network_image`)."""
+    pad = rule.padding(camera.height, camera.width) if rule is not None else (0, 0)
+    if pad != (0, 0):
+        camera = camera.crop(-pad[1], -pad[0], camera.width + 2 * pad[1], camera.height + 2 * pad[0])
+    h, w = size if size is not None else rule.network_size(camera.height, camera.width)
+    if resize == "stretch":
+        corners = rule is not None and rule.align_corners
+        return Geometry((h, w), camera.resize_corners(w, h) if corners else camera.resize(w, h), None, pad)
+    net_camera, box = camera.letterbox(w, h)
+    return Geometry((h, w), net_camera, box, pad)
+
+
+def network_image(
+    image: np.ndarray,
+    camera: CameraModel,
+    size: tuple[int, int] | None,
+    resize: str = "stretch",
+    rule: InputRule | None = None,
+) -> tuple[np.ndarray, CameraModel, Letterbox | None]:
+    """The uint8 RGB image the network sees (h, w, 3), its camera, and the letterbox (if any).
+
+    ``rule`` (a model card's input rule) adds its padding first and picks the interpolation; with
+    ``size`` None the rule also picks the size from the (padded) frame. The camera follows each step.
+    """
+    check_rgb(image)
+    camera.check_image(image.shape)
+    g = network_geometry(camera, size, resize, rule)
+    (py, px), (h, w) = g.pad, g.size
+    if g.pad != (0, 0):
+        image = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REFLECT_101)
+    flag = _interpolation(rule, image.shape[:2], (h, w))
+    if g.box is None:
+        if rule is not None and rule.align_corners:
+            sx, sy = (w - 1) / max(image.shape[1] - 1, 1), (h - 1) / max(image.shape[0] - 1, 1)
+            kernel = cv2.INTER_CUBIC if rule.interpolation == "bicubic" else cv2.INTER_LINEAR
+            affine = np.array([[sx, 0, 0], [0, sy, 0]], dtype=np.float64)
+            image = cv2.warpAffine(image, affine, (w, h), flags=kernel, borderMode=cv2.BORDER_REPLICATE)
+        elif image.shape[:2] != (h, w):
+            image = cv2.resize(image, (w, h), interpolation=flag)
+        return image, g.camera, None
+    box = g.box
+    canvas = np.zeros((h, w, 3), dtype=np.uint8)
+    inner = cv2.resize(image, (box.inner_width, box.inner_height), interpolation=flag)
+    canvas[box.pad_y : box.pad_y + box.inner_height, box.pad_x : box.pad_x + box.inner_width] = inner
+    return canvas, g.camera, box
+
+
+def preprocess(
+    image: np.ndarray,
+    camera: CameraModel,
+    size: tuple[int, int] | None,
+    resize: str = "stretch",
+    rule: InputRule | None = None,
+) -> tuple[np.ndarray, CameraModel, Letterbox | None]:
+    """Network input (1, 3, h, w), the camera of that input, and the letterbox to undo (if any)."""
+    pixels, net_camera, box = network_image(image, camera, size, resize, rule)
+    return network_input(pixels, pixels.shape[:2]), net_camera, box
+
+
+def postprocess(
+    outputs: dict[str, np.ndarray],
+    camera: CameraModel,
+    net_camera: CameraModel,
+    box: Letterbox | None = None,
+    output_resolution: str = "camera",
+    min_confidence: float = 0.0,
+    out: dict[str, np.ndarray] | None = None,
+    pad: tuple[int, int] = (0, 0),
+) -> DepthResult:
+    """Backend outputs → depth (and confidence) at the camera's or the network's resolution.
+
+    ``out``: float32 arrays of the output size to write ``depth`` / ``confidence`` into (e.g.
+    views of message buffers); the result then holds those arrays. ``pad``: the (pad_y, pad_x)
+    border the input rule added around the frame, cut off again here.
+    """
+    depth = outputs["depth"][0, 0].astype(np.float32, copy=False)
+    confidence = outputs["confidence"][0, 0].astype(np.float32, copy=False) if "confidence" in outputs else None
+    if min_confidence > 0 and confidence is not None:
+        depth = np.where(confidence >= min_confidence, depth, np.float32(np.nan))
+    out = out or {}
+    maps = {"depth": depth} if confidence is None else {"depth": depth, "confidence": confidence}
+    if output_resolution == "network":
+        for name, values in maps.items():
+            if name in out:
+                np.copyto(out[name], values)
+                maps[name] = out[name]
+        return DepthResult(maps["depth"], maps.get("confidence"), net_camera)
+    if box is not None:  # drop the letterbox padding first
+        y, x = box.pad_y, box.pad_x
+        maps = {k: m[y : y + box.inner_height, x : x + box.inner_width] for k, m in maps.items()}
+    # Nearest keeps NaN holes from bleeding; bilinear would smear depth across them.
+    mode = cv2.INTER_NEAREST if min_confidence > 0 else cv2.INTER_LINEAR
+    (py, px), (height, width) = pad, (camera.height, camera.width)
+    for name, values in maps.items():
+        dst = out.get(name)
+        if dst is not None and dst.shape != (height, width):
+            raise ValueError(f"out[{name!r}] is {dst.shape}, expected {(height, width)}")
+        if pad != (0, 0):  # up-sample to the padded frame, keep the frame
+            padded = cv2.resize(values, (width + 2 * px, height + 2 * py), interpolation=mode)
+            values = padded[py : py + height, px : px + width]
+            if dst is None:
+                maps[name] = np.ascontiguousarray(values)
+            else:
+                np.copyto(dst, values)
+                maps[name] = dst
+            continue
+        maps[name] = cv2.resize(values, camera.size, dst=dst, interpolation=mode)
+        if dst is not None and maps[name].ctypes.data != dst.ctypes.data:  # OpenCV did not write in place
+            np.copyto(dst, maps[name])
+            maps[name] = dst
+    return DepthResult(maps["depth"], maps.get("confidence"), camera)
+
+
+class NoMetricScale(ValueError):
+    """A relative model's frame before any metric scale is known: nothing is published as metres."""
+
+
+def to_metres(depth: np.ndarray, card: ModelCard, net_camera: CameraModel, focal_correction: bool) -> None:
+    """The model's raw output → metres, in place, by the card's focal rule (see :mod:`.card`).
+
+    ``inverse_focal``: Z = f / (W · c); ``ratio`` (when ``focal_correction``): Z · f / f_train, with
+    f and W the camera's focal length and width at the network input. Relative inverse depth is
+    left as it is: it has no scale until anchored.
+    """
+    f = net_camera.fx
+    if card.focal_rule == "inverse_focal":
+        np.maximum(depth, np.float32(1e-4), out=depth)  # canonical inverse depth: > 0, as Depth Pro clamps it
+        np.divide(np.float32(f / net_camera.width), depth, out=depth)
+    elif card.focal_rule == "ratio" and focal_correction:
+        depth *= np.float32(f / card.focal_length)
+
+
+class DepthEstimator:
+    """Metric depth (and confidence) for RGB frames, with the camera model that describes them.
+
+    Args:
+        model: a checkpoint (.pt), ONNX graph (.onnx), TensorRT engine (.engine), a transformers
+            model folder (or a Hub id in the local cache), or an open :class:`Backend`.
+        backend: ``auto``, ``tensorrt``, ``onnxruntime`` or ``torch``.
+        resize: ``stretch`` (each axis scaled to the network input) or ``letterbox`` (one scale,
+            padded; keeps the aspect ratio).
+        output_resolution: ``camera`` (default: depth at the input image's size) or ``network``.
+        min_confidence: depth whose confidence is below this becomes NaN (0 keeps everything).
+        focal_correction: apply the card's ``ratio`` focal rule (default: where the card has one);
+            ``auto``/``on``/``off`` as the node's parameter are accepted too.
+        scale_source: where metric scale comes from (:class:`~.anchoring.Anchor`): ``none`` (the
+            model's own; refused for relative models), ``fixed``, ``sparse_depth`` (per-frame
+            ``sparse`` depth) or ``ground_plane``; with ``fixed_scale``, ``fixed_shift``,
+            ``camera_height`` (m), ``camera_pitch`` and ``camera_roll`` (degrees) as its options.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike | Backend,
+        backend: str = "auto",
+        resize: str = "stretch",
+        output_resolution: str = "camera",
+        min_confidence: float = 0.0,
+        focal_correction: bool | str | None = None,
+        scale_source: str = "none",
+        fixed_scale: float = 1.0,
+        fixed_shift: float = 0.0,
+        camera_height: float = 0.0,
+        camera_pitch: float = 0.0,
+        camera_roll: float = 0.0,
+        **backend_options,
+    ):
+        if resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+        if output_resolution not in ("camera", "network"):
+            raise ValueError(f"output_resolution must be 'camera' or 'network', got {output_resolution!r}")
+        if not 0 <= min_confidence <= 1:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        self.backend = model if isinstance(model, Backend) else open_backend(model, backend, **backend_options)
+        self.info = self.backend.info
+        self.card = self.info.model_card
+        if self.card.relative and scale_source == "none":
+            raise ValueError(
+                f"{self.info.name} is a relative model ({self.card.output}): it has no metric scale of its own; "
+                "set scale_source to sparse_depth, ground_plane or fixed"
+            )
+        self.anchor: Anchor | None = None
+        if scale_source != "none":  # an unknown source is refused by Anchor, naming it
+            self.anchor = Anchor(
+                scale_source, "inverse_depth" if self.card.relative else "depth", fixed_scale=fixed_scale,
+                fixed_shift=fixed_shift, camera_height=camera_height, camera_pitch=math.radians(camera_pitch),
+                camera_roll=math.radians(camera_roll),
+            )  # fmt: skip
+        focal_correction = {"auto": None, "on": True, "off": False}.get(focal_correction, focal_correction)
+        self.focal_correction = self.card.focal_rule == "ratio" if focal_correction is None else focal_correction
+        self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
+        self.timings: dict[str, float] = {}  # seconds per stage of the last call
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """The network input size (for models whose rule follows the frame: the rule's box)."""
+        return self.info.input_height, self.info.input_width
+
+    @property
+    def fixed_size(self) -> tuple[int, int] | None:
+        """The network input size, or None where the card's rule picks it per frame."""
+        return None if self.info.dynamic else self.input_size
+
+    @property
+    def plain(self) -> bool:
+        """Metres straight from the graph at a fixed size: what the GPU device path runs."""
+        return (
+            not self.info.dynamic
+            and self.card.input.pad == "none"
+            and self.anchor is None
+            and (self.card.focal_rule == "none" or (self.card.focal_rule == "ratio" and not self.focal_correction))
+        )
+
+    def geometry(self, camera: CameraModel) -> Geometry:
+        """How frames of ``camera`` map onto the network input."""
+        return network_geometry(camera, self.fixed_size, self.resize, self.card.input)
+
+    def output_camera(self, camera: CameraModel) -> CameraModel:
+        """The camera of the depth returned for images of ``camera``."""
+        return camera if self.output_resolution == "camera" else self.geometry(camera).camera
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        camera: CameraModel,
+        out: dict[str, np.ndarray] | None = None,
+        sparse: np.ndarray | None = None,
+        stamp: float = 0.0,
+    ) -> DepthResult:
+        """Depth for one RGB frame; ``out`` as in :func:`postprocess` (arrays of the output camera's size).
+
+        ``sparse``: metric depth registered to the camera (any resolution, NaN/0 holes) for a
+        ``sparse_depth`` anchor; ``stamp``: the frame's time in seconds (the anchor's filter clock).
+        Raises :class:`NoMetricScale` for a relative model before its first scale.
+        """
+        start = time.perf_counter()
+        pixels, net_camera, box = network_image(image, camera, self.fixed_size, self.resize, self.card.input)
+        batch = network_input(pixels, pixels.shape[:2])
+        ran = time.perf_counter()
+        outputs = self.backend(batch)
+        done = time.perf_counter()
+        pad = self.card.input.padding(camera.height, camera.width)
+        result = postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence, out, pad)
+        result.network_image = pixels
+        to_metres(result.depth, self.card, net_camera, self.focal_correction)
+        if self.anchor is not None:
+            metric = self.anchor.apply(result.depth, result.camera.K, stamp, sparse)
+            if metric is None:
+                fit = self.anchor.last_fit
+                why = fit.reason if fit is not None else "no sparse depth received yet"
+                raise NoMetricScale(f"no metric scale yet (scale_source {self.anchor.source}): {why}")
+            if metric is not result.depth:
+                np.copyto(result.depth, metric)
+        self.timings = {"preprocess": ran - start, "inference": done - ran, "postprocess": time.perf_counter() - done}
+        return result

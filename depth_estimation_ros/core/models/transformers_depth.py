@@ -1,0 +1,226 @@
+"""Pretrained depth models from transformers folders (``save_pretrained``), behind the project's road.
+
+A folder with ``config.json`` (and ``preprocessor_config.json``) of a transformers depth model, or a
+Hub id already in the local Hugging Face cache, loads with ``local_files_only``: nothing is ever
+downloaded. :func:`card_from_folder` reads what the folder states into a :class:`ModelCard`
+(output kind, input rule, normalisation, depth range, licence), and :class:`TransformersDepth`
+wraps the network in the project's contract: RGB in [0, 1], normalised inside, raw output as
+``depth`` (B, 1, H, W) at the input size. What the output *means* (metres, relative or canonical
+inverse depth) is the card's, and the estimator turns it into metres.
+
+Families (``model_type``) and what their outputs are, from the models' own code:
+
+* ``depth_anything`` / ``prompt_depth_anything``: metric heads ``sigmoid × max_depth`` metres;
+  relative heads affine-invariant inverse depth. Input: 518 box, keep aspect, multiple of 14, bicubic.
+* ``dpt`` (DPT, MiDaS 3): relative inverse depth; 384×384, bicubic, mean/std 0.5.
+* ``glpn``: metres (``sigmoid × max_depth``); the frame's size floored to a multiple of 32, no
+  normalisation.
+* ``zoedepth``: metres; reflect padding of ``int(3·sqrt(side/2))`` pixels, then a 384×512 box
+  (keep aspect, multiple of 32), bilinear.
+* ``depth_pro``: canonical inverse depth c, ``Z = f / (W · c)`` with the camera's focal length f
+  at the input width W; 1536×1536.
+
+Prompt Depth Anything runs here without its prompt (as a relative model, anchored like the others);
+feeding sparse depth in as its prompt is not wired yet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from depth_estimation_ros.core.card import InputRule, ModelCard
+from depth_estimation_ros.core.files import is_hub_id
+from depth_estimation_ros.core.validation import read_json
+
+FAMILIES = ("depth_anything", "prompt_depth_anything", "dpt", "glpn", "zoedepth", "depth_pro")
+RESAMPLE = {0: "nearest", 1: "area", 2: "bilinear", 3: "bicubic", 4: "area", 5: "bicubic"}  # PIL codes
+CONFIG_LIMIT = 1 << 20  # bytes: configs are small; a bigger "config" is not one
+
+
+def _read_json(path: Path) -> dict:
+    # Bounded, duplicate keys and NaN refused, the path named (validation.read_json).
+    return read_json(path, "model config", CONFIG_LIMIT)
+
+
+def is_transformers_folder(path: str | os.PathLike) -> bool:
+    return Path(path).is_dir() and (Path(path) / "config.json").is_file()
+
+
+def resolve(model: str | os.PathLike) -> Path:
+    """A transformers model folder for ``model``: a folder, or a Hub id in the local cache.
+
+    Never downloads; the error says how to bring a folder to a machine without internet.
+    """
+    path = Path(model)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{path} is a folder without config.json: not a transformers model folder")
+        return path
+    text = str(model)
+    if is_hub_id(text) and not path.exists():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(text, "config.json")
+        except Exception:  # no hub library, or a malformed id
+            cached = None
+        if isinstance(cached, str):
+            return Path(cached).parent
+        raise FileNotFoundError(
+            f"model {text!r} is not a file, a folder or a Hub id in the local Hugging Face cache, and nothing "
+            'is downloaded here. On a machine with internet: python -c "from transformers import '
+            f"AutoModelForDepthEstimation as M, AutoImageProcessor as P; M.from_pretrained('{text}')"
+            f".save_pretrained('model'); P.from_pretrained('{text}').save_pretrained('model')\", then copy the "
+            "folder 'model' to this machine and pass its path"
+        )
+    raise FileNotFoundError(f"model file not found: {path}")
+
+
+def _licence(folder: Path) -> str:
+    """The licence a folder's README (Hub model card) states in its YAML front matter, if any."""
+    readme = folder / "README.md"
+    if not readme.is_file() or readme.stat().st_size > CONFIG_LIMIT:
+        return ""
+    match = re.search(r"^---\s*$(.*?)^---\s*$", readme.read_text(encoding="utf-8", errors="replace"), re.M | re.S)
+    found = re.search(r"^licen[cs]e:\s*(\S+)", match.group(1), re.M) if match else None
+    return found.group(1).strip("'\"") if found else ""
+
+
+def _size(processor: dict, default: tuple[int, int]) -> tuple[int, int]:
+    size = processor.get("size") or {}
+    if isinstance(size, int):
+        return size, size
+    if "height" in size and "width" in size:
+        return int(size["height"]), int(size["width"])
+    if "shortest_edge" in size:
+        return int(size["shortest_edge"]), int(size["shortest_edge"])
+    return default
+
+
+def card_from_folder(folder: str | os.PathLike) -> ModelCard:
+    """The model card of a transformers depth folder, from its config and preprocessor config."""
+    folder = Path(folder)
+    config = _read_json(folder / "config.json")
+    processor_file = folder / "preprocessor_config.json"
+    processor = _read_json(processor_file) if processor_file.is_file() else {}
+    family = config.get("model_type", "")
+    if family not in FAMILIES:
+        raise ValueError(
+            f"{folder}: model_type {family!r} is not a supported depth model; expected one of {list(FAMILIES)}"
+        )
+    mean = processor.get("image_mean", [0.5, 0.5, 0.5])
+    std = processor.get("image_std", [0.5, 0.5, 0.5])
+    normalize = bool(processor.get("do_normalize", family != "glpn"))
+    normalization = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]} if normalize else {}
+    multiple = processor.get("ensure_multiple_of", processor.get("size_divisor", 1))
+    multiple = int(multiple) if isinstance(multiple, int | float) and multiple >= 1 else 1
+    defaults = {"depth_anything": (518, 518), "prompt_depth_anything": (518, 518), "dpt": (384, 384),
+                "zoedepth": (384, 512), "depth_pro": (1536, 1536), "glpn": (480, 640)}  # fmt: skip
+    height, width = _size(processor, defaults[family])
+    keep_aspect = bool(processor.get("keep_aspect_ratio", False))
+    rule = InputRule(
+        height=height,
+        width=width,
+        # a plain resize to one size is a fixed network input; the others follow the frame
+        fixed=not keep_aspect and family != "glpn",
+        keep_aspect=keep_aspect,
+        multiple=multiple,
+        interpolation=RESAMPLE.get(processor.get("resample", 2), "bilinear"),
+        pad="reflect_sqrt" if family == "zoedepth" and processor.get("do_pad", True) else "none",
+        box=family != "glpn",
+        align_corners=family == "zoedepth",
+    )
+    max_depth = float(config.get("max_depth") or 10.0)
+    if family in ("depth_anything", "prompt_depth_anything") and config.get("depth_estimation_type") == "metric":
+        output, depth_range = "metric_depth", (0.01, max_depth)
+    elif family in ("depth_anything", "prompt_depth_anything", "dpt"):
+        output, depth_range = "relative_inverse_depth", (0.01, 1000.0)
+    elif family == "zoedepth":
+        bins = config.get("bin_configurations") or [{}]
+        depth_range = (float(bins[0].get("min_depth", 1e-3)), float(max(b.get("max_depth", 10.0) for b in bins)))
+        output = "metric_depth"
+    elif family == "glpn":
+        output, depth_range = "metric_depth", (0.01, max_depth)
+    else:  # depth_pro
+        output, depth_range = "canonical_inverse_depth", (0.01, 1000.0)
+    return ModelCard(
+        output=output,
+        input=rule,
+        min_depth=depth_range[0],
+        max_depth=depth_range[1],
+        focal_rule="inverse_focal" if output == "canonical_inverse_depth" else "none",
+        normalization=normalization,
+        family=family,
+        licence=_licence(folder),
+        source=str(config.get("_name_or_path") or folder.name),
+    )
+
+
+class TransformersDepth(nn.Module):
+    """A transformers depth model in the project's contract: RGB in [0, 1] → ``depth`` (B, 1, H, W).
+
+    The output is the model's own (see the card), up-sampled bilinearly to the input size where the
+    model predicts at another (ZoeDepth). Normalisation is inside, as in every graph here.
+    """
+
+    size_divisor = 1
+
+    def __init__(self, model: nn.Module, card: ModelCard):
+        super().__init__()
+        self.model, self.card_ = model.eval(), card
+        norm = card.normalization or {"mean": [0.0] * 3, "std": [1.0] * 3}
+        self.register_buffer("mean", torch.tensor(norm["mean"], dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(norm["std"], dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.min_depth, self.max_depth = card.min_depth, card.max_depth
+        self.has_confidence = False
+        self.config = {"name": card.family, "source": card.source}
+        self.focal_length = None
+
+    @property
+    def normalization(self) -> dict:
+        return dict(self.card_.normalization)
+
+    def card(self, input_size: tuple[int, int] | None = None) -> ModelCard:
+        if input_size is None:
+            return self.card_
+        return replace(self.card_, input=self.card_.input.at(int(input_size[0]), int(input_size[1])))
+
+    def check_input(self, image: torch.Tensor) -> None:
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected an RGB batch of shape (B, 3, H, W), got {tuple(image.shape)}")
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.check_input(image)
+        pixels = (image - self.mean) / self.std
+        depth = self.model(pixel_values=pixels).predicted_depth
+        depth = depth.unsqueeze(1) if depth.dim() == 3 else depth
+        if depth.shape[-2:] != image.shape[-2:]:
+            depth = F.interpolate(depth, size=image.shape[-2:], mode="bilinear", align_corners=False)
+        return {"depth": depth}
+
+
+def load_transformers_model(model: str | os.PathLike, map_location: str | torch.device = "cpu") -> TransformersDepth:
+    """Load a transformers depth folder (or cached Hub id) offline, wrapped with its card."""
+    folder = resolve(model)
+    card = card_from_folder(folder)
+    try:
+        from transformers import AutoModelForDepthEstimation
+    except ImportError:
+        raise ValueError(
+            f"{folder} is a transformers model folder, but transformers is not installed: pip install transformers"
+        ) from None
+    try:
+        network = AutoModelForDepthEstimation.from_pretrained(str(folder), local_files_only=True)
+    except Exception as exc:
+        raise ValueError(f"{folder}: transformers cannot load the model: {exc}") from None
+    for name, tensor in network.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise ValueError(f"{folder}: weight {name} holds non-finite values (NaN or inf)")
+    return TransformersDepth(network, card).to(map_location).eval()

@@ -1,0 +1,139 @@
+"""Static int8 quantisation of an exported graph, for ONNX Runtime on the CPU or for TensorRT.
+
+``depth-estimation quantize model.onnx model-int8.onnx [--images DIR | --synthetic indoor] [--frames 64]
+[--target onnxruntime|tensorrt]``
+
+Weights are quantised per output channel (int8, symmetric) and activations per tensor with
+ranges measured on calibration frames: the user's camera images (``--images``: a folder, the
+frames the model will see), or generated scenes (``--synthetic indoor|street``). Frames are
+pre-processed exactly as at run time (:func:`depth_estimation_ros.core.backends.base.network_input`).
+Only convolutions and matrix products are quantised (QDQ format): the softmax, the bin/ordinal
+decoding and the output stay in float32, which is where int8 would cost accuracy for nothing.
+The project's metadata is carried over, so the result loads like any exported graph, and the
+precision (``int8``) is recorded under ``depth_estimation_ros.precision``.
+
+Targets: ``onnxruntime`` (the default; uint8 activations with a zero point, int32 biases: what
+ONNX Runtime's CPU kernels run fastest) and ``tensorrt`` (explicit quantisation as strongly typed
+TensorRT takes it: int8 activations and weights, symmetric (zero point 0), biases left in float32
+for TensorRT to fuse, since TensorRT's Q/DQ layers are for int8/fp8/int4 tensors, not int32).
+``depth-estimation export --precision int8`` uses the ``tensorrt`` target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from depth_estimation_ros.core.backends.base import network_input
+from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.core.errors import signals_deferred
+from depth_estimation_ros.core.files import partial_prefix, remove_stale, write_with
+
+QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
+TARGETS = ("onnxruntime", "tensorrt")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def synthetic_frames(kind: str, count: int, height: int, width: int, seed: int = 3_000_000) -> Iterator[np.ndarray]:
+    """Generated scenes (seeds apart from training, validation and the held-out test set)."""
+    from depth_estimation_ros.core.scenes import render_scene
+
+    for index in range(count):
+        yield render_scene(seed + index, height, width, kind)["image"]
+
+
+def quantize(
+    onnx_path: str | os.PathLike,
+    output: str | os.PathLike,
+    frames,
+    per_channel: bool = True,
+    target: str = "onnxruntime",
+) -> Path:
+    """Write ``output``, the int8 graph of ``onnx_path`` calibrated on ``frames`` (uint8 RGB images),
+    in QDQ format for ``target`` (``onnxruntime`` or ``tensorrt``)."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from depth_estimation_ros.core.backends.tensorrt_backend import PRECISION_KEY
+
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+
+    onnx_path, output = Path(onnx_path), Path(output)
+    info = read_onnx_info(onnx_path)
+    if output.exists() or output.is_symlink():
+        raise FileExistsError(f"{output} exists; choose another output path (nothing is overwritten)")
+    size = (info.input_height, info.input_width)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.frames = iter(frames)
+
+        def get_next(self):
+            rgb = next(self.frames, None)
+            if rgb is None:
+                return None
+            return {"image": np.repeat(network_input(np.asarray(rgb, np.uint8), size), info.batch, axis=0)}
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(output.parent)  # staging a killed run left
+    # The quantiser writes side files (the augmented calibration graph) beside its output: a staging
+    # folder named like every temporary, so that the next run can tell a dead run's leftovers.
+    tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(output.name), suffix=".partial", dir=output.parent))
+    try:
+        partial = tmp / output.name
+        tensorrt = target == "tensorrt"
+        try:
+            # a signal inside ORT's C++ code would surface as an internal error: held until it returns
+            with signals_deferred(), contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints
+                quantize_static(
+                    str(onnx_path),
+                    str(partial),
+                    Reader(),
+                    quant_format=QuantFormat.QDQ,
+                    op_types_to_quantize=list(QUANTISED_OPS),
+                    per_channel=per_channel,
+                    activation_type=QuantType.QInt8 if target == "tensorrt" else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8,
+                    calibrate_method=CalibrationMethod.Percentile if tensorrt else CalibrationMethod.MinMax,
+                    extra_options=(
+                        {
+                            "ActivationSymmetric": True,
+                            "WeightSymmetric": True,
+                            "QuantizeBias": False,
+                            "CalibPercentile": 99.99,
+                        }
+                        if tensorrt
+                        else {"CalibTensorRangeSymmetric": False}
+                    ),
+                )
+            model = onnx.load(str(partial))
+        except OSError:
+            raise  # the disk, not the graph
+        except Exception as exc:  # checker, shape inference, ORT: a bad graph, named, in one line
+            raise ValueError(f"{onnx_path}: cannot quantise this graph: {_first_line(exc)}") from exc
+        source = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+        del model.metadata_props[:]
+        for key, value in {**source, PRECISION_KEY: "int8"}.items():
+            model.metadata_props.add(key=key, value=value)
+        write_with(output, lambda staged: onnx.save(model, str(staged)))  # complete before it appears
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return output

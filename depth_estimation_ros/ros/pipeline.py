@@ -1,0 +1,216 @@
+"""Messages in, messages out: the frame handling shared by the ROS node and the bag tool.
+
+:class:`DepthPipeline` turns a sensor_msgs Image (or CompressedImage), its CameraInfo and its
+scale-source input (sparse depth) into the outputs of :data:`.outputs.OUTPUTS`, each with the input
+image's stamp and frame_id. A bad frame raises :class:`BadFrame` with the reason, which names the
+image's stamp; the caller logs it and goes on. Which inputs belong to a frame is
+:mod:`.pairing`'s rule; the node's threading lives in :mod:`.worker`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from depth_estimation_ros.core.estimator import DepthEstimator, NoMetricScale
+from depth_estimation_ros.core.pointcloud import CloudPacker, PackedCloud
+from depth_estimation_ros.ros.inputs import frame_input
+from depth_estimation_ros.ros.messages import (
+    MessageTypes,
+    camera_from_info,
+    compressed_to_rgb,
+    copy_header,
+    image_to_rgb,
+    writable_view,
+)
+from depth_estimation_ros.ros.outputs import FrameArrays, build_messages, enabled
+from depth_estimation_ros.ros.pairing import stamp_of, stamp_text
+
+# The options of DepthPipeline that mirror the node's parameters of the same names.
+PIPELINE_OPTIONS = ("publish_raw_depth", "publish_points", "points_rgb", "points_decimation", "points_max_range",
+                    "publish_confidence")  # fmt: skip
+
+
+class BadFrame(ValueError):
+    """A frame that cannot be processed (encoding, size, intrinsics, no CameraInfo…); skip it."""
+
+
+@dataclass
+class Output:
+    messages: dict[str, Any]  # topic (relative) → message
+    timings: dict[str, float]  # seconds per stage
+    notes: list[str] = field(default_factory=list)  # non-fatal findings, e.g. CameraInfo frame mismatch
+
+
+class DepthPipeline:
+    """One frame through the estimator to output messages; options mirror the node's parameters.
+
+    Depth and confidence are resized straight into the messages' ``data`` buffers and the cloud is
+    packed straight into its own, so each output byte is written once. ``reuse_buffers`` keeps
+    those buffers for the next frame instead of allocating new ones: only for a caller that is done
+    with a frame's messages before the next :meth:`process` (rclpy's ``publish`` serialises the
+    message before it returns, so the node is); the bag tool and tests keep messages, so it is off
+    by default.
+
+    ``device_path`` runs the whole frame as tensors on the model's device
+    (:class:`~.resident.DeviceFramePath`, one CUDA graph per frame size); by default it is on where
+    the model runs on a GPU and the backend takes device tensors (PyTorch, TensorRT).
+    """
+
+    def __init__(
+        self,
+        estimator: DepthEstimator,
+        types: MessageTypes,
+        *,
+        publish_raw_depth: bool = False,
+        publish_points: bool = True,
+        points_rgb: bool = True,
+        points_decimation: int = 1,
+        points_max_range: float | None = None,
+        publish_confidence: bool = True,
+        reuse_buffers: bool = False,
+        device_path: bool | None = None,
+    ):
+        if points_decimation < 1:
+            raise ValueError(f"points_decimation must be >= 1, got {points_decimation}")
+        self.estimator, self.types = estimator, types
+        self.publish_raw_depth, self.publish_points, self.points_rgb = publish_raw_depth, publish_points, points_rgb
+        self.points_decimation, self.points_max_range = points_decimation, points_max_range or None
+        self.publish_confidence = publish_confidence and estimator.info.has_confidence
+        self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range)
+        self.reuse_buffers = reuse_buffers
+        self._buffers: dict[str, Any] = {}
+        self.last_stamp = 0.0  # seconds: the stamp of the last frame processed (the anchor's clock)
+        anchor = estimator.anchor
+        self.frame_input = frame_input(anchor.source) if anchor is not None else None  # its per-frame input
+        self.device_path = None
+        backend = estimator.backend
+        if device_path is None:  # on wherever the model runs on a GPU and can take device tensors
+            device_path = (
+                estimator.plain
+                and hasattr(backend, "forward")
+                and str(getattr(backend, "torch_device", "cpu")).startswith("cuda")
+            )
+        if device_path and not estimator.plain:
+            raise ValueError("the device path runs metric graphs of a fixed input size only (no anchoring, "
+                             "focal rule or padding); this model needs the host path")  # fmt: skip
+        if device_path:
+            from depth_estimation_ros.core.resident import DeviceFramePath
+
+            if not hasattr(backend, "forward"):
+                raise ValueError(f"the {backend.name} backend cannot run the device path (it takes no device tensors)")
+            self.device_path = DeviceFramePath(backend, cuda_graph=True)
+
+    @property
+    def packer(self) -> CloudPacker:
+        """The cloud packer for the current options (the node changes them live)."""
+        p = self._packer
+        wanted = (self.points_rgb, self.points_decimation, self.points_max_range or None)
+        if (p.rgb, p.decimation, p.max_range) != wanted:
+            self._packer = CloudPacker(*wanted)
+        return self._packer
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(output.topic for output in enabled(self))
+
+    def _buffer(self, topic: str, size: int):
+        """The ``data`` storage of ``topic``'s next message (the last one's when reusing)."""
+        storage = self._buffers.get(topic)
+        if storage is None or len(storage) != size:
+            storage = self.types.uint8_storage(size)
+            if self.reuse_buffers:
+                self._buffers[topic] = storage
+        return storage
+
+    def process(self, image, camera_info, compressed: bool = False, sparse=None) -> Output:
+        """Outputs for one image; ``sparse``: the scale source's input message of the image's stamp
+        (a sparse_depth Image: 16UC1 mm or 32FC1 m, registered to the camera, any resolution), or None."""
+        try:
+            return self._process(image, camera_info, compressed, sparse)
+        except BadFrame as exc:  # named by its stamp, so the log and /diagnostics blame the right frame
+            raise BadFrame(f"image {stamp_text(stamp_of(image))}: {exc}") from None
+
+    def _process(self, image, camera_info, compressed: bool, sparse) -> Output:
+        start = time.perf_counter()
+        if camera_info is None:
+            raise BadFrame("no CameraInfo received yet for this image")
+        try:
+            rgb = compressed_to_rgb(image) if compressed else image_to_rgb(image)
+            camera = camera_from_info(camera_info)
+            camera.check_image(rgb.shape, "image")
+        except ValueError as exc:
+            raise BadFrame(str(exc)) from None
+        notes = []
+        if camera_info.header.frame_id and camera_info.header.frame_id != image.header.frame_id:
+            notes.append(f"CameraInfo frame_id {camera_info.header.frame_id!r} != image frame_id "
+                         f"{image.header.frame_id!r}; outputs use the image's")  # fmt: skip
+        sparse_depth = None
+        if sparse is not None and self.frame_input is not None:
+            try:
+                sparse_depth = self.frame_input.to_array(sparse)
+            except ValueError as exc:  # a bad sparse frame costs its anchoring, not the camera frame
+                notes.append(f"{self.frame_input.name} ignored: {exc}")
+        decoded = time.perf_counter()
+        out_camera = self.estimator.output_camera(camera)
+        shape, pixels = (out_camera.height, out_camera.width), out_camera.width * out_camera.height
+        storages = {"depth": self._buffer("depth/image", 4 * pixels)}
+        if self.publish_confidence:
+            storages["confidence"] = self._buffer("depth/confidence", 4 * pixels)
+        views = {name: writable_view(storage, "<f4").reshape(shape) for name, storage in storages.items()}
+        if self.device_path is not None:
+            return self._process_on_device(image, rgb, camera, storages, views, start, decoded, notes)
+        self.last_stamp = _seconds(stamp_of(image))
+        try:
+            result = self.estimator(rgb, camera, out=views, sparse=sparse_depth, stamp=self.last_stamp)
+        except NoMetricScale as exc:
+            raise BadFrame(str(exc)) from None
+        estimated = time.perf_counter()
+
+        arrays = FrameArrays(result.depth, result.camera, storages, result.confidence)
+        if self.publish_points:
+            colours = None
+            if self.points_rgb:  # the camera image, or the very image the network saw (letterbox included)
+                colours = rgb if rgb.shape[:2] == shape else result.network_image
+            storage = self._buffer("depth/points", self.packer.nbytes(out_camera))
+            arrays.cloud = self.packer.pack(result.depth, result.camera, colours, out=storage)
+        cloud_end = time.perf_counter()
+        messages = build_messages(enabled(self), arrays, copy_header(image.header, self.types), self.types)
+        end = time.perf_counter()
+        timings = {
+            "decode": decoded - start,
+            **self.estimator.timings,
+            "cloud": cloud_end - estimated,
+            "messages": end - cloud_end,
+            "total": end - start,
+        }
+        return Output(messages, timings, notes)
+
+    def _process_on_device(self, image, rgb, camera, storages, views, start, decoded, notes) -> Output:
+        """The same outputs, computed by :class:`~.resident.DeviceFramePath` (one copy down per output)."""
+        out_camera = self.estimator.output_camera(camera)
+        if self.publish_points:
+            storages["points"] = self._buffer("depth/points", self.packer.nbytes(out_camera))
+            views["points"] = writable_view(storages["points"])
+        path, estimator = self.device_path, self.estimator
+        path.configure(resize=estimator.resize, output_resolution=estimator.output_resolution,
+                       min_confidence=estimator.min_confidence, points=self.publish_points, rgb=self.points_rgb,
+                       decimation=self.points_decimation, max_range=self.points_max_range or None)  # fmt: skip
+        dense = path(rgb, camera, views)
+        computed = time.perf_counter()
+        arrays = FrameArrays(views["depth"], out_camera, storages, views.get("confidence"))
+        if self.publish_points:
+            sub = self.packer.cloud_camera(out_camera)
+            step = self.packer.point_step
+            arrays.cloud = PackedCloud(storages["points"], sub.height, sub.width, self.packer.fields, step,
+                                       step * sub.width, is_dense=dense)  # fmt: skip
+        messages = build_messages(enabled(self), arrays, copy_header(image.header, self.types), self.types)
+        end = time.perf_counter()
+        timings = {"decode": decoded - start, **self.device_path.timings, "messages": end - computed,
+                   "total": end - start}  # fmt: skip
+        return Output(messages, timings, notes)
+
+
+def _seconds(stamp: tuple[int, int]) -> float:
+    return stamp[0] + stamp[1] * 1e-9
