@@ -411,6 +411,31 @@ def test_a_relative_model_comes_out_metric_with_the_bags_sparse_depth(tmp_path):
         assert abs_rel < 0.01, abs_rel
 
 
+def test_sparse_depth_logged_after_its_image_and_camera_info_anchors_that_very_frame(tmp_path):
+    """The LiDAR's scan of a frame is logged 50 ms after the frame (within camera_info_wait): every
+    frame waits for its own, so even the first frame of a relative model comes out metric (taking
+    the nearest scan already logged, as before, would leave frame 0 without a scale, a bad frame,
+    and anchor each later frame to the previous frame's scan)."""
+    from depth_estimation_ros.ros.messages import image_to_rgb
+
+    bag = tmp_path / "late_sparse"
+    write_synthetic_bag(bag, frames=FRAMES, height=H, width=W, seed=3, sparse_fraction=0.02,
+                        sparse_size=(H // 2, W // 2), sparse_delay=0.05)  # fmt: skip
+    recorded = read_rosbags(bag)
+    logged = [t for _, t, _ in recorded["/camera/sparse_depth"]]
+    images = [t for _, t, _ in recorded["/camera/image_raw"]]
+    assert all(s > i for s, i in zip(logged, images, strict=True))  # after its image, in the bag
+    truth = [depth_from_image(m) for _, _, m in recorded["/camera/depth_gt"]]
+    frames = [(image_to_rgb(m), d) for (_, _, m), d in zip(recorded["/camera/image_raw"], truth, strict=True)]
+    estimator = DepthEstimator(relative_oracle(frames), scale_source="sparse_depth")
+    summary = process_bag(estimator, bag, tmp_path / "out", progress=False, copy_input=False)
+    assert (summary["frames"], summary["bad_frames"], summary["frames_without_sparse_depth"]) == (FRAMES, 0, 0)
+    messages = read_mcap(tmp_path / "out")["/camera/depth/image"]
+    for gt, msg in zip(truth, messages, strict=True):
+        abs_rel = np.nanmean(np.abs(depth_from_image(msg.ros_msg) - gt) / gt)
+        assert abs_rel < 0.01, abs_rel
+
+
 def test_sparse_depth_anchoring_is_refused_for_a_bag_without_a_sparse_topic(sequence, tmp_path, hf_folders):
     with pytest.raises(ValueError, match=r"sparse depth topic /camera/sparse_depth is not in the bag"):
         process_bag(str(hf_folders["depth_anything_relative"]), sequence[0], tmp_path / "out", progress=False,

@@ -97,7 +97,9 @@ def sparse_bag(tmp_path_factory):
     from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
 
     path = tmp_path_factory.mktemp("sparse") / "sparse_bag"
-    write_synthetic_bag(path, frames=FRAMES, height=120, width=160, seed=7, sparse_fraction=0.02, sparse_size=(60, 80))
+    # The LiDAR's scan of a frame is published 30 ms after the frame: the node waits for it.
+    write_synthetic_bag(path, frames=FRAMES, height=120, width=160, seed=7, sparse_fraction=0.02, sparse_size=(60, 80),
+                        sparse_delay=0.03)  # fmt: skip
     return path
 
 
@@ -189,6 +191,7 @@ def test_sparse_depth_anchors_a_metric_model_in_the_graph(sparse_bag, tmp_path):
     assert int(values["scale points"]) >= 50  # of the 96 a frame has on average
     assert int(values["scale inliers"]) > 0
     assert values["scale level"] == "OK", values
+    assert "frames without their sparse_depth" in values  # counted (0 unless a scan came too late)
 
 
 def test_a_relative_model_publishes_no_metres_until_it_has_a_scale(hf_folders, camera_bag, tmp_path):

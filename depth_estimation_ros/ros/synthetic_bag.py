@@ -80,6 +80,7 @@ def write_synthetic_bag(
     sparse_size: tuple[int, int] | None = None,
     sizes: Sequence[tuple[int, int]] | None = None,
     camera_info_delay: float = 0.0,
+    sparse_delay: float = 0.0,
 ) -> dict[str, Any]:
     """Write a ``frames``-long synthetic camera sequence to a new rosbag2 folder ``output``.
 
@@ -89,7 +90,8 @@ def write_synthetic_bag(
 
     ``sizes``: (height, width) of each frame in turn, cycled (default: ``height`` × ``width`` for
     all), each with the intrinsics of its own render. ``camera_info_delay``: seconds after its image
-    at which each CameraInfo is logged.
+    at which each CameraInfo is logged; ``sparse_delay``: the same for each sparse depth image (a
+    LiDAR's scan of a frame's stamp is ready after the frame).
 
     Returns a summary: ``output``, ``storage``, ``frames``, ``topics`` (topic → (type, count)),
     ``stamps_ns`` (one per frame), ``sizes`` ((height, width) per frame) and ``pan_deg`` (one per frame).
@@ -108,8 +110,9 @@ def write_synthetic_bag(
         raise ValueError(f"seed must be non-negative, got {seed}")
     if not 0 <= sparse_fraction <= 1:
         raise ValueError(f"sparse_fraction must be in [0, 1], got {sparse_fraction}")
-    if not (math.isfinite(camera_info_delay) and camera_info_delay >= 0):
-        raise ValueError(f"camera_info_delay must be a finite number of seconds >= 0, got {camera_info_delay}")
+    for name, delay in (("camera_info_delay", camera_info_delay), ("sparse_delay", sparse_delay)):
+        if not (math.isfinite(delay) and delay >= 0):
+            raise ValueError(f"{name} must be a finite number of seconds >= 0, got {delay}")
     cycle = [(int(h), int(w)) for h, w in sizes] if sizes is not None else [(height, width)]
     if not cycle or any(h < 1 or w < 1 for h, w in cycle):
         raise ValueError(f"sizes must be one or more positive (height, width) pairs, got {sizes}")
@@ -140,7 +143,8 @@ def write_synthetic_bag(
             "depth_estimation_ros.synthetic",
             f"kind={kind} seed={seed} fov_deg={fov:g} size={size} pan_deg={PAN_DEG[0]:g}..{PAN_DEG[1]:g}",
         )
-        delay_ns, sequence = round(camera_info_delay * 1e9), itertools.count()
+        delays_ns = {"camera_info": round(camera_info_delay * 1e9), "sparse": round(sparse_delay * 1e9)}
+        sequence = itertools.count()
         queued: list[tuple[int, int, str, bytes]] = []  # (log time, sequence, key, CDR): written in log-time order
 
         def write_until(log_time: float) -> None:
@@ -155,7 +159,7 @@ def write_synthetic_bag(
                                  frame_id=frame_id)  # fmt: skip
             depth = np.where(sample["valid"], sample["depth"], np.nan).astype(np.float32)
             messages = {}
-            if sparse_fraction > 0:  # before its image, so a reader in log-time order has it in time
+            if sparse_fraction > 0:  # before its image, unless delayed
                 sparse = sparse_samples(depth, sparse_fraction, sparse_size or (height, width), sparse_rng)
                 messages["sparse"] = depth_image_msg(sparse, head, types, encoding="16UC1")
             messages |= {
@@ -164,9 +168,9 @@ def write_synthetic_bag(
                 "depth": depth_image_msg(depth, head, types),
             }
             for key, message in messages.items():
-                logged = stamp + (delay_ns if key == "camera_info" else 0)
+                logged = stamp + delays_ns.get(key, 0)
                 heapq.heappush(queued, (logged, next(sequence), key, store.serialize_cdr(message, msgtypes[key])))
-            write_until(stamp)  # a delayed CameraInfo may come after later frames' images
+            write_until(stamp)  # a delayed CameraInfo or sparse depth may come after later frames' images
         write_until(math.inf)
     return {
         "output": Path(output),
