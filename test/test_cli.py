@@ -8,6 +8,7 @@ from catkin_pkg.package import parse_package
 
 from depth_estimation_ros import __version__
 from depth_estimation_ros.commands import main
+from depth_estimation_ros.commands.demo import SHIPPED_MODEL
 
 
 def test_console_script_is_installed_and_lists_its_subcommands():
@@ -45,6 +46,8 @@ def test_demo_runs_the_node_in_a_graph_and_leaves_bags_logs_previews_and_metrics
     assert len(list(out.glob("preview_*.png"))) >= 1
     assert len(list(out.glob("cloud_*.png"))) >= 1
     report = json.loads((out / "metrics.json").read_text())
+    assert report["model"] == str(SHIPPED_MODEL)  # the packaged checkpoint, not a fresh training run
+    assert SHIPPED_MODEL.is_file()
     assert report["graph"]["node_exit_status"] == 0
     # Every published frame is scored; one may be dropped (newest-frame handoff) while the first inference warms up.
     assert report["metrics"]["count"] == report["frames_published"] >= 2

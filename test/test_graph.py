@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from depth_estimation_ros.core.errors import Terminated
-from depth_estimation_ros.ros.graph import DOMAINS, LOCKS, ChildExited, Graph, alive, isolated_env, last_error_line
+from depth_estimation_ros.ros.graph import (
+    DOMAINS,
+    LOCKS,
+    PACKAGE_ROOT,
+    ChildExited,
+    Graph,
+    alive,
+    isolated_env,
+    last_error_line,
+)
 
 ROOT = Path(__file__).parents[1]
 SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(120)"]
@@ -218,3 +227,10 @@ def test_concurrent_graphs_hold_different_domains_in_the_safe_range_until_releas
     del second  # a mapping nobody references holds nothing
     assert lockable(domain)
     assert isolated_env(7).domain == 7  # a given domain is the caller's business
+
+
+def test_children_import_the_package_from_the_checkout_or_install_the_graph_belongs_to():
+    """The child processes' PYTHONPATH holds the folder that contains the package (not the package
+    itself, where ``import depth_estimation_ros`` would find nothing)."""
+    assert (PACKAGE_ROOT / "depth_estimation_ros" / "__init__.py").is_file()
+    assert str(PACKAGE_ROOT) in isolated_env()["PYTHONPATH"].split(os.pathsep)

@@ -48,7 +48,7 @@ TRAINING = {
     "train": {"epochs": 4, "batch_size": 8, "amp": False, "clip_grad": 1.0, "log_every": 10},
 }  # fmt: skip
 SCENE_SEED = 3_000_000  # a room no training frame comes from
-SHIPPED_MODEL = Path(__file__).parent / "data" / "demo_acan.pt"
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "data" / "demo_acan.pt"
 NAMESPACE = "/camera"
 
 

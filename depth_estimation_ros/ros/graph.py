@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 # 0 is every ROS user's default domain. Above 101 Fast DDS's ports (7400 + 250 × domain + ...) reach
 # Linux's ephemeral range (32768-60999), where any program's outgoing sockets may already hold them.
