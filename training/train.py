@@ -44,9 +44,10 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from tqdm import tqdm
 
 from depth_estimation_ros.core.errors import UsageError, run_command
-from depth_estimation_ros.core.files import load_yaml_mapping, non_finite, parse_yaml, write_text
+from depth_estimation_ros.core.files import load_yaml_mapping, write_text
 from depth_estimation_ros.core.metrics import average_metrics, compute_metrics
 from depth_estimation_ros.core.models import build_model, load_checkpoint, save_checkpoint
+from depth_estimation_ros.core.validation import non_finite, parse_yaml
 from training.augment import Augment, crop, scale, to_tensors
 from training.losses import bind_loss, loss_of
 from training.protocol import eval_scale

@@ -20,8 +20,6 @@ from pathlib import Path
 
 from depth_estimation_ros.core.errors import signals_deferred
 from depth_estimation_ros.core.validation import load_yaml, read_image, shown
-from depth_estimation_ros.core.validation import non_finite as non_finite  # re-exported: training reads them from here
-from depth_estimation_ros.core.validation import parse_yaml as parse_yaml
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 

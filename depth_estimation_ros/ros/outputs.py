@@ -36,7 +36,7 @@ class FrameArrays:
 
 
 @dataclass(frozen=True)
-class Output:
+class OutputTopic:
     topic: str  # relative to the node's namespace
     msgtype: str  # ROS 2 type name
     enabled_by: str | None  # the option that switches it on; None: always published
@@ -51,33 +51,35 @@ def _confidence(f: FrameArrays, header, types: MessageTypes):
     return None if f.confidence is None else image_msg(f.confidence, "32FC1", header, types, f.storages["confidence"])
 
 
-OUTPUTS: tuple[Output, ...] = (
-    Output("depth/image", IMAGE, None,
-           lambda f, header, types: image_msg(f.depth, "32FC1", header, types, f.storages["depth"]),
-           "32FC1 metres, NaN where invalid (REP 118)"),
-    Output("depth/image_raw", IMAGE, "publish_raw_depth",
-           lambda f, header, types: depth_image_msg(f.depth, header, types, encoding="16UC1"),
-           "16UC1 millimetres, 0 where invalid"),
-    Output("depth/camera_info", CAMERA_INFO, None,
-           lambda f, header, types: camera_info_msg(f.camera, header, types),
-           "describes depth/image exactly (its size and intrinsics)"),
-    Output("depth/points", POINTCLOUD2, "publish_points",
-           lambda f, header, types: pointcloud_msg(f.cloud, header, types),
-           "organised cloud, xyz or xyzrgb, in the image's frame"),
-    Output("depth/confidence", IMAGE, "publish_confidence", _confidence,
-           "32FC1 in [0, 1], when the model has a confidence"),
+OUTPUTS: tuple[OutputTopic, ...] = (
+    OutputTopic("depth/image", IMAGE, None,
+                lambda f, header, types: image_msg(f.depth, "32FC1", header, types, f.storages["depth"]),
+                "32FC1 metres, NaN where invalid (REP 118)"),
+    OutputTopic("depth/image_raw", IMAGE, "publish_raw_depth",
+                lambda f, header, types: depth_image_msg(f.depth, header, types, encoding="16UC1"),
+                "16UC1 millimetres, 0 where invalid"),
+    OutputTopic("depth/camera_info", CAMERA_INFO, None,
+                lambda f, header, types: camera_info_msg(f.camera, header, types),
+                "describes depth/image exactly (its size and intrinsics)"),
+    OutputTopic("depth/points", POINTCLOUD2, "publish_points",
+                lambda f, header, types: pointcloud_msg(f.cloud, header, types),
+                "organised cloud, xyz or xyzrgb, in the image's frame"),
+    OutputTopic("depth/confidence", IMAGE, "publish_confidence", _confidence,
+                "32FC1 in [0, 1], when the model has a confidence"),
 )  # fmt: skip
 BY_TOPIC = {output.topic: output for output in OUTPUTS}
 TOPICS = tuple(BY_TOPIC)
 
 
-def enabled(options) -> tuple[Output, ...]:
+def enabled(options) -> tuple[OutputTopic, ...]:
     """The outputs ``options`` (an object or a mapping with the enabling options) switch on."""
     get = options.get if isinstance(options, dict) else lambda name: getattr(options, name)
     return tuple(o for o in OUTPUTS if o.enabled_by is None or get(o.enabled_by))
 
 
-def build_messages(outputs: tuple[Output, ...], arrays: FrameArrays, header, types: MessageTypes) -> dict[str, Any]:
+def build_messages(
+    outputs: tuple[OutputTopic, ...], arrays: FrameArrays, header, types: MessageTypes
+) -> dict[str, Any]:
     """Topic → message for each of ``outputs`` that the frame has (a model without confidence has none)."""
     messages = {}
     for output in outputs:
