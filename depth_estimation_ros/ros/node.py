@@ -48,7 +48,6 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from depth_estimation_ros.core.estimator import DepthEstimator
-from depth_estimation_ros.ros.inputs import frame_input
 from depth_estimation_ros.ros.messages import MessageTypes
 from depth_estimation_ros.ros.outputs import BY_TOPIC
 from depth_estimation_ros.ros.pairing import FramePairing, InputMatch
@@ -99,7 +98,6 @@ class DepthNode(LifecycleNode):
         self.types = MessageTypes.from_rclpy()
         self.worker: FrameWorker | None = None
         self.pairing = FramePairing()
-        self.source_input = None  # the scale source's topic-fed input (FrameInput), if it has one
         self.subscriptions_: list = []
         self.input_reliability = ""
         self.publishers_: dict = {}
@@ -127,6 +125,11 @@ class DepthNode(LifecycleNode):
                 return response
 
         service.callback = change_state
+
+    @property
+    def source_input(self):
+        """The scale source's topic-fed input (:class:`.inputs.FrameInput`), as the pipeline has it, or None."""
+        return self.worker.pipeline.frame_input if self.worker is not None else None
 
     @property
     def configured(self) -> bool:
@@ -203,7 +206,6 @@ class DepthNode(LifecycleNode):
         # next frame may be written into the same buffers.
         pipeline = DepthPipeline(estimator, self.types, reuse_buffers=True)
         self.worker = FrameWorker(pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"])
-        self.source_input = frame_input(p["scale_source"])
         self.pairing = FramePairing(sparse=InputMatch(self.source_input.name) if self.source_input else None)
         self.apply_live_parameters()
         self.get_logger().info(
@@ -239,7 +241,7 @@ class DepthNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.teardown()
-        self.estimator = self.worker = self.source_input = None
+        self.estimator = self.worker = None
         self.pairing = FramePairing()
         return TransitionCallbackReturn.SUCCESS
 

@@ -166,12 +166,10 @@ class FramePairing:
         return Decision(waiting.image, info, msg, waiting.tag)
 
     def _release(self) -> list[Decision]:
-        decisions, still = [], []
-        for waiting in self.waiting:
-            decision = self._complete(waiting, final=False)
-            (still if decision is None else decisions).append(decision or waiting)
-        self.waiting = still
-        return sorted(decisions, key=lambda d: _ns(d.image))
+        """The waiting images that have everything now, in stamp order; the others wait on."""
+        done = {id(w): d for w in self.waiting if (d := self._complete(w, final=False)) is not None}
+        self.waiting = [w for w in self.waiting if id(w) not in done]
+        return sorted(done.values(), key=lambda d: _ns(d.image))
 
     def _expire(self, now: float) -> list[Decision]:
         over = [w for w in self.waiting if now > w.deadline]  # one logged at the deadline is in time
