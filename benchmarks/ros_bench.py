@@ -79,9 +79,10 @@ def count(topics: list[str], reliability: str, duration: float, depth: int = 1, 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.serialization import deserialize_message
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2
 
-    kinds = {"image": Image, "depth/image": Image, "depth/camera_info": CameraInfo, "depth/points": PointCloud2}
+    kinds = {"image": Image, "depth/image": Image, "depth/camera_info": CameraInfo, "depth/points": PointCloud2,
+             "depth/scan": LaserScan}  # fmt: skip
     rclpy.init()
     node = rclpy.create_node("bench_consumer")
     stamps: dict[str, list] = {t: [] for t in topics}
@@ -166,12 +167,18 @@ def _proc_usage(pid: int) -> tuple[float, int]:
     return cpu, rss
 
 
-def bench_node(model: str, domain: int | None = None, size: str = "640x480", rate: float = 10.0) -> dict:
+def bench_node(
+    model: str, domain: int | None = None, size: str = "640x480", rate: float = 10.0, params: tuple[str, ...] = ()
+) -> dict:
+    """The node's output rate, latency and load; ``params``: extra ``name:=value`` node parameters."""
+    topics = ["depth/image", "depth/camera_info", "depth/points"]
+    if "publish_scan:=true" in params:
+        topics.append("depth/scan")
     with Graph(domain=domain) as graph:
-        node = graph.depth_node("-p", f"model:={model}", "-p", "diagnostics_period:=1.0")
-        consumer = _spawn(graph, ["count", "--topics", "depth/image", "depth/camera_info", "depth/points",
-                                  "--diagnostics", "--reliability", "reliable", "--depth", "10",
-                                  "--duration", "15"])  # fmt: skip
+        node = graph.depth_node("-p", f"model:={model}", "-p", "diagnostics_period:=1.0",
+                                *(arg for param in params for arg in ("-p", param)))  # fmt: skip
+        consumer = _spawn(graph, ["count", "--topics", *topics, "--diagnostics", "--reliability", "reliable",
+                                  "--depth", "10", "--duration", "15"])  # fmt: skip
         cam = _spawn(graph, ["camera", "--size", size, "--rate", str(rate), "--reliability", "reliable",
                              "--duration", "20"])  # fmt: skip
         graph.sleep(8)  # warm-up: model loaded, first frames through (a node that cannot start fails here)
@@ -195,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_parser("qos", help="frames received for each camera/subscription QoS")
         p = sub.add_parser("node", help="the node with one consumer")
         p.add_argument("--model", required=True)
+        p.add_argument("--param", action="append", default=[], metavar="NAME:=VALUE", help="a node parameter")
         p = sub.add_parser("camera")
         p.add_argument("--size", choices=SIZES, default="640x480")
         p.add_argument("--rate", type=float, default=10.0)
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "qos":
             bench_qos()
         else:
-            print(json.dumps(bench_node(args.model), indent=1))
+            print(json.dumps(bench_node(args.model, params=tuple(args.param)), indent=1))
         return 0
 
     return run_guarded("ros_bench", command, argv)

@@ -471,3 +471,45 @@ def test_a_transformers_folder_runs_through_the_bag_tool_with_the_cameras_intrin
         assert np.isfinite(depth).all()
         assert (depth > 0).all()
     assert "/camera/depth/confidence" not in topics
+
+
+def test_the_bag_tool_writes_the_scan_of_the_depth_it_writes(sequence, deployed, tmp_path, capsys):
+    """``--scan`` as the node's publish_scan: a LaserScan per frame, stamped and read as its depth
+    (decoded by mcap-ros2-support), with the flying pixels gone from depth/image as asked."""
+    from test_laserscan import assert_scan_matches_depth
+
+    args = ["--model", str(deployed["acan"][1]), "--backend", "onnxruntime", "--input", str(sequence[0]),
+            "--output", str(tmp_path / "out"), "--no-copy-input", "--scan", "--scan-height", "3",
+            "--scan-output-frame", "base_scan", "--edge-filter-depth", "--organized", "false"]  # fmt: skip
+    assert bag_main(args) == 0
+    assert "/camera/depth/scan" in capsys.readouterr().out
+    topics = read_mcap(tmp_path / "out")
+    depth = {stamp_ns(d.ros_msg): d.ros_msg for d in topics["/camera/depth/image"]}
+    infos = {stamp_ns(d.ros_msg): d.ros_msg for d in topics["/camera/depth/camera_info"]}
+    scans = [d.ros_msg for d in topics["/camera/depth/scan"]]
+    assert topics["/camera/depth/scan"][0].schema == "sensor_msgs/msg/LaserScan"
+    assert len(scans) == len(depth) == FRAMES
+    for scan in scans:
+        image, info = depth[stamp_ns(scan)], infos[stamp_ns(scan)]
+        assert scan.header.frame_id == "base_scan"
+        z = depth_from_image(image)
+        assert_scan_matches_depth(scan, z, info.p[0], info.p[2], info.p[6], 3)
+    assert all(d.ros_msg.height == 1 for d in topics["/camera/depth/points"])  # unorganised
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--scan-range-min", "5", "--scan-range-max", "4"], "--scan-range-min=5.0 must be below --scan-range-max=4.0"),
+     (["--organized", "maybe"], "expected true or false, got 'maybe'")],
+)  # fmt: skip
+def test_bad_scan_and_cloud_options_are_one_line_usage_errors(sequence, deployed, tmp_path, capsys, flags, message):
+    args = ["--model", str(deployed["acan"][1]), "--input", str(sequence[0]), "--output", str(tmp_path / "out"), *flags]
+    try:
+        status = bag_main(args)
+    except SystemExit as exc:  # argparse's own refusal
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -10,8 +10,11 @@ import signal
 import numpy as np
 import pytest
 from ros_graph import cloud_xyz, depth_node, diagnostic_values, isolated_env, python_module, read_bag, stamp
+from test_laserscan import assert_scan_matches_depth
 
+from depth_estimation_ros.core.edges import EdgeFilter
 from depth_estimation_ros.ros.graph import Graph
+from depth_estimation_ros.ros.messages import camera_from_info
 from depth_estimation_ros.ros.recorder import READY
 
 pytest.importorskip("rclpy", reason="the node tests need rclpy (make test's environment has it)")
@@ -80,11 +83,12 @@ def test_node_process_publishes_rep118_depth_camera_info_and_cloud_for_every_fra
         cloud = by_stamp["/camera/depth/points"][key]
         n = 2  # points_decimation's default: every 2nd pixel, organised
         assert (cloud.height, cloud.width) == (msg.height // n, msg.width // n)
-        assert cloud.is_dense == bool(np.isfinite(z[::n, ::n]).all())
         fx, cx, fy, cy = info.p[0], info.p[2], info.p[5], info.p[6]
         v, u = np.mgrid[0 : msg.height : n, 0 : msg.width : n]
-        expected = np.stack([(u - cx) * z[::n, ::n] / fx, (v - cy) * z[::n, ::n] / fy, z[::n, ::n]], -1)
+        kept = np.where(EdgeFilter().mask(z, camera_from_info(info)), np.nan, z)[::n, ::n]  # flying pixels: no points
+        expected = np.stack([(u - cx) * kept / fx, (v - cy) * kept / fy, kept], -1)
         np.testing.assert_allclose(cloud_xyz(cloud), expected, rtol=1e-5, atol=1e-5)
+        assert cloud.is_dense == bool(np.isfinite(kept).all())
         confidence = by_stamp["/camera/depth/confidence"][key]
         c = np.frombuffer(bytes(confidence.data), np.float32)
         assert confidence.encoding == "32FC1"
@@ -159,6 +163,32 @@ def test_a_transformers_folder_runs_in_the_node_with_the_cameras_intrinsics(hf_f
     for info in outputs["/camera/depth/camera_info"]:
         np.testing.assert_allclose(info.k, infos[stamp(info)].k)
     assert "/camera/depth/confidence" not in outputs  # these models have none
+
+
+def test_the_node_publishes_a_laserscan_of_the_depth_it_publishes_and_a_dense_cloud(deployed, camera_bag, tmp_path):
+    """publish_scan with a band of 5 rows and flying pixels dropped from depth/image too: each scan
+    is the published depth's, column by column; the cloud holds only the kept points."""
+    topics = {**OUTPUTS, "/camera/depth/scan": "sensor_msgs/msg/LaserScan"}
+    outputs, _ = run_graph(tmp_path, camera_bag, "-p", f"model:={deployed['acan'][1]}", "-p", "publish_scan:=true",
+                           "-p", "scan_height:=5", "-p", "scan_range_max:=6.0", "-p", "edge_filter_depth:=true",
+                           "-p", "points_organized:=false", topics=topics)  # fmt: skip
+    depth = {stamp(m): m for m in outputs["/camera/depth/image"]}
+    infos = {stamp(m): m for m in outputs["/camera/depth/camera_info"]}
+    clouds = {stamp(m): m for m in outputs["/camera/depth/points"]}
+    scans = outputs["/camera/depth/scan"]
+    assert len(scans) == len(depth) >= FRAMES // 2
+    for scan in scans:
+        image, info = depth[stamp(scan)], infos[stamp(scan)]  # the image's stamp
+        assert scan.header.frame_id == "camera_frame"  # camera_optical_frame's body frame (REP 103)
+        assert (len(scan.ranges), scan.range_min, scan.range_max) == (image.width, pytest.approx(0.45), 6.0)
+        z = np.frombuffer(bytes(image.data), np.float32).reshape(image.height, image.width)
+        assert_scan_matches_depth(scan, z, info.p[0], info.p[2], info.p[6], 5)
+        assert np.isfinite(scan.ranges).any()
+        assert not EdgeFilter().mask(z, camera_from_info(info)).any()  # depth/image lost its flying pixels
+        cloud = clouds[stamp(scan)]
+        kept = z[::2, ::2]
+        assert (cloud.height, cloud.width, cloud.is_dense) == (1, int(np.isfinite(kept).sum()), True)
+        np.testing.assert_allclose(cloud_xyz(cloud)[..., 2].ravel(), kept[np.isfinite(kept)], rtol=1e-6)
 
 
 def median_ratios(messages, truth) -> list[float]:

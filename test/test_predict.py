@@ -6,6 +6,7 @@ from test_pointcloud import read_ply
 
 from depth_estimation_ros.commands import main
 from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.edges import EdgeFilter
 
 
 @pytest.fixture
@@ -157,6 +158,21 @@ def test_predict_runs_a_transformers_folder_with_the_cameras_intrinsics(hf_folde
     assert np.isfinite(depth).all()
     _, vertices = read_ply(out / "frame_0.ply")  # back-projected with the camera's own intrinsics
     v, u = np.mgrid[0:120, 0:160]
+    kept = np.isfinite(EdgeFilter()(depth, camera))  # the cloud has no flying pixels, as the node's
     expected = {"x": (u - camera.cx) * depth / camera.fx, "y": (v - camera.cy) * depth / camera.fy, "z": depth}
     for axis, values in expected.items():
-        np.testing.assert_allclose(vertices[axis], values.ravel(), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(vertices[axis], values[kept], rtol=1e-4, atol=1e-4)
+
+
+def test_predict_clouds_keep_flying_pixels_only_when_asked(hf_folders, images, camera_yaml, tmp_path):
+    """A model with random weights predicts ramps everywhere: the default cloud drops them, the
+    depth files keep every pixel, and --no-edge-filter keeps every point."""
+    counts = {}
+    for flags in ([], ["--no-edge-filter"]):
+        out = tmp_path / ("kept" if flags else "filtered")
+        assert main(["predict", "--model", str(hf_folders["depth_pro"]), "--input", str(images), "--output", str(out),
+                     "--camera", str(camera_yaml), *flags]) == 0  # fmt: skip
+        assert np.isfinite(np.load(out / "frame_0_depth.npy")).all()
+        counts[bool(flags)] = len(read_ply(out / "frame_0.ply")[1])
+    assert counts[True] == 120 * 160
+    assert counts[False] < counts[True]

@@ -87,6 +87,9 @@ def test_device_network_input_matches_the_numpy_preprocessing(resize):
         {"min_confidence": 0.3},
         {"points_decimation": 3, "points_max_range": 6.0},
         {"points_rgb": False, "publish_raw_depth": True},
+        {"publish_scan": True, "scan_height": 4, "edge_filter_depth": True, "points_organized": False},
+        {"publish_scan": True, "points_edge_filter": False},
+        {"publish_scan": True, "edge_filter_angle": 20.0},  # scan filtered on the host, depth/image not
     ],
 )
 def test_device_path_publishes_what_the_numpy_path_publishes(options):
@@ -100,6 +103,12 @@ def test_device_path_publishes_what_the_numpy_path_publishes(options):
         if topic == "depth/camera_info":
             assert np.allclose(got.p, expected.p)
             assert (got.width, got.height) == (expected.width, expected.height)
+            continue
+        if topic == "depth/scan":
+            assert got.header == expected.header
+            np.testing.assert_allclose(got.ranges, expected.ranges, rtol=1e-4)  # NaN where NaN
+            assert (got.angle_min, got.angle_max, got.range_max) == (expected.angle_min, expected.angle_max,
+                                                                     expected.range_max)  # fmt: skip
             continue
         assert (got.height, got.width) == (expected.height, expected.width)
         if topic == "depth/points":

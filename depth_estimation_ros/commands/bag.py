@@ -7,10 +7,10 @@ import argparse
 import logging
 from typing import Any
 
-from depth_estimation_ros.core.errors import positive_float, positive_int, run_command, unit_float
+from depth_estimation_ros.core.errors import UsageError, positive_float, positive_int, run_command, unit_float
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.ros.bag import PAIRING_ARGUMENTS, STORAGES, process_bag
-from depth_estimation_ros.ros.parameters import DEFAULTS, SCALE_ARGUMENTS, options_from
+from depth_estimation_ros.ros.parameters import DEFAULTS, SCALE_ARGUMENTS, SCAN_ARGUMENTS, check_together, options_from
 from depth_estimation_ros.ros.parameters import add_arguments as add_parameter_arguments
 from depth_estimation_ros.ros.pipeline import PIPELINE_OPTIONS
 
@@ -36,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-range", type=positive_float,
                         help="drop cloud points farther than this many metres (default: no limit)")  # fmt: skip
+    parser.add_argument("--organized", type=_yes_no, default=DEFAULTS["points_organized"], metavar="{true,false}",
+                        help="organised cloud with NaN (true, the node's default) or only the kept points")  # fmt: skip
+    parser.add_argument("--edge-filter", type=_yes_no, default=DEFAULTS["points_edge_filter"], metavar="{true,false}",
+                        help="drop flying pixels from the cloud and the scan (default: %(default)s)")  # fmt: skip
+    add_parameter_arguments(parser, ("edge_filter_angle", "edge_filter_floor_angle"))
+    parser.add_argument("--edge-filter-depth", action="store_true", help="also drop them from depth/image")
+    parser.add_argument("--scan", action="store_true", help="also write depth/scan (sensor_msgs/LaserScan)")
+    add_parameter_arguments(parser, SCAN_ARGUMENTS)
     parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch", help="fit to the network input")
     parser.add_argument("--output-resolution", choices=("camera", "network"), default="camera",
                         help="depth at the camera's or the network's resolution (default: camera)")  # fmt: skip
@@ -46,6 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Image topic of sparse metric depth for --scale-source sparse_depth "
                              "(default: sparse_depth in the image's namespace)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    return text.lower() == "true"
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -68,6 +82,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    try:
+        check_together(vars(args))
+    except ValueError as exc:  # before anything loads
+        raise UsageError(str(exc).replace("parameter ", "--").replace("_", "-")) from None
     pipeline_options = {
         **{name: DEFAULTS[name] for name in PIPELINE_OPTIONS},  # the node's defaults, then the flags
         "publish_raw_depth": args.raw_depth,
@@ -75,7 +93,12 @@ def run(args: argparse.Namespace) -> int:
         "points_rgb": not args.points_xyz,
         "points_decimation": args.decimation,
         "points_max_range": args.max_range,
+        "points_organized": args.organized,
+        "points_edge_filter": args.edge_filter,
+        "edge_filter_depth": args.edge_filter_depth,
         "publish_confidence": not args.no_confidence,
+        "publish_scan": args.scan,
+        **options_from(args, ("edge_filter_angle", "edge_filter_floor_angle", *SCAN_ARGUMENTS)),
     }
     estimator_options = {
         "resize": args.resize,

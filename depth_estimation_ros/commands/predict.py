@@ -28,6 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.edges import EdgeFilter
 from depth_estimation_ros.core.errors import UsageError, finite_float, positive_float, run_command, unit_float
 from depth_estimation_ros.core.estimator import IMAGE_SUFFIXES, DepthEstimator, DepthResult, NoMetricScale
 from depth_estimation_ros.core.files import overlaps, refuse_existing, staged_files
@@ -132,18 +133,26 @@ def result_files(name: str) -> tuple[str, ...]:
 
 
 def write_outputs(
-    out_dir: Path, name: str, rgb: np.ndarray, result: DepthResult, max_range: float | None, overwrite: bool = False
+    out_dir: Path,
+    name: str,
+    rgb: np.ndarray,
+    result: DepthResult,
+    max_range: float | None,
+    overwrite: bool = False,
+    edges: EdgeFilter | None = None,
 ) -> None:
-    """The frame's files, each staged; all renamed once every one is complete."""
+    """The frame's files, each staged; all renamed once every one is complete. ``edges``: the
+    flying-pixel filter for the cloud (the depth files keep every pixel)."""
     if rgb.shape[:2] != result.depth.shape:
         rgb = cv2.resize(rgb, result.camera.size, interpolation=cv2.INTER_AREA)
     preview = cv2.cvtColor(side_by_side(rgb, colorize(result.depth)), cv2.COLOR_RGB2BGR)
     depth_png, depth_npy, confidence_npy, preview_png, ply = result_files(name)
+    cloud_depth = result.depth if edges is None else edges(result.depth, result.camera)
     writers = {
         depth_png: lambda tmp: cv2.imwrite(str(tmp), depth_to_millimetres(result.depth)),
         depth_npy: lambda tmp: np.save(tmp, result.depth),
         preview_png: lambda tmp: cv2.imwrite(str(tmp), preview),
-        ply: lambda tmp: write_ply(tmp, depth_to_points(result.depth, result.camera, max_range), rgb),
+        ply: lambda tmp: write_ply(tmp, depth_to_points(cloud_depth, result.camera, max_range), rgb),
     }
     if result.confidence is not None:
         writers[confidence_npy] = lambda tmp: np.save(tmp, result.confidence)
@@ -163,8 +172,10 @@ def predict(
     max_range: float | None = None,
     overwrite: bool = False,
     sparse: str | os.PathLike | None = None,
+    edge_filter: bool = True,
 ) -> int:
-    """Run ``estimator`` on every frame of ``source``; returns the number of frames written."""
+    """Run ``estimator`` on every frame of ``source``; returns the number of frames written.
+    ``edge_filter``: drop flying pixels from the clouds, as the node does."""
     source, out_dir = Path(source), Path(output)
     sparse = None if sparse is None else Path(sparse)
     if sparse is not None and not sparse.is_dir():
@@ -176,6 +187,7 @@ def predict(
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"output {out_dir} is a file, expected a folder for the results")
     total, items = frames(source)
+    edges = EdgeFilter() if edge_filter else None
     out_dir.mkdir(parents=True, exist_ok=True)
     count = skipped = 0
     try:
@@ -194,7 +206,7 @@ def predict(
                 skipped += 1
                 log.warning("%s skipped: %s", name, exc)
                 continue
-            write_outputs(out_dir, name, rgb, result, max_range, overwrite)
+            write_outputs(out_dir, name, rgb, result, max_range, overwrite, edges)
             count += 1
     except BaseException:
         if count:
@@ -227,6 +239,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-confidence", type=unit_float, default=0.0, help="drop depth below this confidence")
     parser.add_argument("--max-range", type=positive_float,
                         help="drop cloud points farther than this many metres (default: no limit)")  # fmt: skip
+    parser.add_argument("--no-edge-filter", action="store_true",
+                        help="keep flying pixels (points between an object and its background) in clouds")  # fmt: skip
     parser.add_argument("--overwrite", action="store_true", help="replace result files that exist in --output")
     add_parameter_arguments(parser, SCALE_ARGUMENTS)
     parser.add_argument("--sparse-depth", metavar="FOLDER",
@@ -253,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence,
                                **options_from(args, SCALE_ARGUMENTS))  # fmt: skip
     count = predict(estimator, args.input, args.output, camera, args.max_range, overwrite=args.overwrite,
-                    sparse=args.sparse_depth)  # fmt: skip
+                    sparse=args.sparse_depth, edge_filter=not args.no_edge_filter)  # fmt: skip
     print(f"wrote {count} frame(s) to {args.output} ({estimator.backend.describe()})")
     return 0
 

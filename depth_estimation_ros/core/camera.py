@@ -21,6 +21,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 
+import cv2
 import numpy as np
 
 from depth_estimation_ros.core.errors import MAX_IMAGE_SIDE
@@ -256,3 +257,19 @@ class CameraModel:
         u = (np.arange(self.width, dtype=np.float64) - self.cx) / self.fx
         v = (np.arange(self.height, dtype=np.float64) - self.cy) / self.fy
         return u.astype(np.float32)[None, :], v.astype(np.float32)[:, None]
+
+    def rectified_rays(self, u, v) -> tuple[np.ndarray, np.ndarray]:
+        """Rays ``(x/z, y/z)`` (float64) of pixels ``(u, v)`` with the lens distortion removed and R
+        applied, in P's frame: image_geometry's ``rectifyPoint`` then ``projectPixelTo3dRay``.
+        Without distortion this is ``((u − cx)/fx, (v − cy)/fy)`` from P."""
+        u, v = np.broadcast_arrays(np.asarray(u, np.float64), np.asarray(v, np.float64))
+        if self.D.any():
+            points = np.stack([u.ravel(), v.ravel()], -1)[:, None]
+            if self.distortion_model == "equidistant":
+                rect = cv2.fisheye.undistortPoints(points, self.K, self.D[:4], R=self.R, P=self.P[:, :3])
+            else:  # OpenCV takes 4, 5, 8, 12 or 14 coefficients; the missing ones are zero
+                n = next(n for n in (4, 5, 8, 12, 14) if n >= self.D.size)
+                D = np.pad(self.D, (0, n - self.D.size))
+                rect = cv2.undistortPoints(points, self.K, D, R=self.R, P=self.P[:, :3])
+            u, v = rect[:, 0, 0].reshape(u.shape), rect[:, 0, 1].reshape(v.shape)
+        return (u - self.cx) / self.fx, (v - self.cy) / self.fy

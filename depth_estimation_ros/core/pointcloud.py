@@ -3,8 +3,9 @@
 Back-projection (pinhole, ``u, v`` integer pixel centres): ``x = (u − cx)·z/fx``,
 ``y = (v − cy)·z/fy``, ``z = depth``, in the optical frame of the camera.
 
-PointCloud2 layouts (little endian, organised: height = rows, width = columns, NaN for invalid
-points, ``is_dense = False``):
+PointCloud2 layouts (little endian; organised: height = rows, width = columns, NaN for invalid
+points, ``is_dense = False``; or unorganised, for consumers that prefer it: height 1, only the
+valid points, ``is_dense = True``):
 
 * xyz: x, y, z FLOAT32 at offsets 0, 4, 8, point_step 16 (depth_image_proc's layout);
 * xyzrgb: plus ``rgb`` FLOAT32 at offset 16 holding the bits of 0x00RRGGBB, point_step 32
@@ -118,14 +119,15 @@ class CloudPacker:
         rgb: xyzrgb layout (colours required at :meth:`pack`) instead of xyz.
         decimation: keep every n-th row and column (the camera follows exactly).
         max_range: points farther than this many metres from the camera become NaN.
+        organized: False packs only the valid points (height 1, dense), see :func:`compact`.
     """
 
-    def __init__(self, rgb: bool = True, decimation: int = 1, max_range: float | None = None):
+    def __init__(self, rgb: bool = True, decimation: int = 1, max_range: float | None = None, organized: bool = True):
         if isinstance(decimation, bool) or not isinstance(decimation, (int, np.integer)) or decimation < 1:
             raise ValueError(f"decimation must be a positive integer, got {decimation!r}")
         if max_range is not None and not max_range > 0:
             raise ValueError(f"max_range must be positive metres (or None), got {max_range}")
-        self.rgb, self.decimation, self.max_range = rgb, int(decimation), max_range
+        self.rgb, self.decimation, self.max_range, self.organized = rgb, int(decimation), max_range, organized
         self.fields, self.point_step = cloud_layout(rgb)
         self._camera: CameraModel | None = None
         self._rays: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None
@@ -166,7 +168,8 @@ class CloudPacker:
         """Pack ``depth`` (H, W) metres (NaN invalid) and ``rgb`` (H, W, 3) uint8 for ``camera``.
 
         ``out``: a writable buffer of :meth:`nbytes` bytes to pack into (e.g. the message's own
-        storage); a new one is allocated when omitted. Every byte of it is written.
+        storage); a new one is allocated when omitted. Every byte of it is written. An unorganised
+        packer packs there first, then returns the valid points in a new buffer.
         """
         camera.check_image(depth.shape, "depth image")
         if self.rgb:
@@ -202,7 +205,7 @@ class CloudPacker:
         merged = cv2.merge(planes, dst=cloud)
         if merged.ctypes.data != cloud.ctypes.data:  # OpenCV allocated instead of writing in place
             cloud[...] = merged
-        return PackedCloud(
+        packed = PackedCloud(
             data=data if out is None else out,
             height=height,
             width=width,
@@ -211,6 +214,15 @@ class CloudPacker:
             row_step=self.point_step * width,
             is_dense=bool(valid.all()),
         )
+        return packed if self.organized else compact(packed)
+
+
+def compact(cloud: PackedCloud) -> PackedCloud:
+    """The unorganised, dense cloud of ``cloud``'s valid points (z not NaN), in a new buffer."""
+    points = np.frombuffer(cloud.data, np.uint8).view("<f4").reshape(-1, cloud.point_step // 4)
+    kept = points[~np.isnan(points[:, 2])]
+    return PackedCloud(kept.view(np.uint8).reshape(-1), 1, len(kept), cloud.fields, cloud.point_step,
+                       cloud.point_step * len(kept), is_dense=True)  # fmt: skip
 
 
 def organised_cloud(

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.edges import EdgeFilter, flag
 from depth_estimation_ros.core.pointcloud import cloud_layout
 
 log = logging.getLogger(__name__)
@@ -90,16 +91,22 @@ class DeviceFramePath:
         rgb: bool = True,
         decimation: int = 1,
         max_range: float | None = None,
+        edges: EdgeFilter | None = None,
+        edges_in_depth: bool = False,
     ) -> None:
-        """Set the options (a change takes effect on the next frame, with new constants and graph)."""
+        """Set the options (a change takes effect on the next frame, with new constants and graph).
+
+        ``edges``: the flying-pixel filter for the cloud (and for ``depth`` too with ``edges_in_depth``)."""
         self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
         self.points, self.rgb, self.decimation, self.max_range = points, rgb, decimation, max_range
+        self.edges, self.edges_in_depth = edges, edges_in_depth and edges is not None
         self.fields, self.point_step = cloud_layout(rgb)
 
     # ------------------------------------------------------------------ constants per camera
     def _prepare(self, camera: CameraModel) -> None:
+        edges = None if self.edges is None else (self.edges.angle_deg, self.edges.floor_angle_deg)
         options = (self.resize, self.output_resolution, self.min_confidence, self.points, self.rgb, self.decimation,
-                   self.max_range)  # fmt: skip
+                   self.max_range, edges, self.edges_in_depth)  # fmt: skip
         key = (camera.size, camera.P.tobytes(), options)
         if key == self._key:
             return
@@ -124,6 +131,10 @@ class DeviceFramePath:
             from depth_estimation_ros.core.pointcloud import range_limit
 
             consts["limit"] = torch.from_numpy(range_limit(cloud_camera, self.max_range)).to(dev)
+        if self.edges is not None:
+            rows, cols = self.edges.constants(out_camera)
+            consts["edge_rows"] = tuple(torch.from_numpy(c).to(dev) for c in rows)
+            consts["edge_cols"] = tuple(torch.from_numpy(c).to(dev) for c in cols)
         self._consts, self._key, self._graph = consts, key, None
         self._integer_factors = camera.height % inner[0] == 0 and camera.width % inner[1] == 0
         self.net_camera, self.box, self.out_camera, self.cloud_camera = net_camera, box, out_camera, cloud_camera
@@ -176,9 +187,16 @@ class DeviceFramePath:
                 )[0, 0]
                 for k, m in maps.items()
             }
+        depth = maps["depth"]
+        if self.edges is not None and (self.points or self.edges_in_depth):
+            flying = torch.zeros(depth.shape, dtype=torch.bool, device=depth.device)
+            flag(depth, self._consts["edge_rows"], self._consts["edge_cols"], flying)
+            depth = torch.where(flying, float("nan"), depth)
+            if self.edges_in_depth:
+                maps["depth"] = depth
         if self.points:
             colours = frame if self.output_resolution == "camera" else pixels.permute(1, 2, 0).to(torch.uint8)
-            maps["points"], maps["dense"] = self._pack(maps["depth"], colours)
+            maps["points"], maps["dense"] = self._pack(depth, colours)
         return maps
 
     def _pack(self, depth: torch.Tensor, colours: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

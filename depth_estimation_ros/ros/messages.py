@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.laserscan import Scan
 from depth_estimation_ros.core.pointcloud import PackedCloud
 
 
@@ -105,8 +106,10 @@ class MessageTypes:
     RegionOfInterest: Callable[..., Any]
     PointCloud2: Callable[..., Any]
     PointField: Callable[..., Any]
+    LaserScan: Callable[..., Any]
     uint8_sequence: Callable[[np.ndarray], Any] = _identity  # a flat uint8 array → a uint8[] field
     float64_sequence: Callable[[np.ndarray], Any] = _identity  # a flat float64 array → a float64[] field
+    float32_sequence: Callable[[np.ndarray], Any] = _identity  # a flat float32 array → a float32[] field
     uint8_storage: Callable[[int], Any] = _numpy_bytes  # n bytes a uint8[] field takes without a copy
     rclpy: bool = False  # rclpy's classes: see _with_data
 
@@ -123,13 +126,22 @@ class MessageTypes:
             RegionOfInterest=types["sensor_msgs/msg/RegionOfInterest"],
             PointCloud2=types["sensor_msgs/msg/PointCloud2"],
             PointField=types["sensor_msgs/msg/PointField"],
+            LaserScan=types["sensor_msgs/msg/LaserScan"],
         )
 
     @classmethod
     def from_rclpy(cls) -> MessageTypes:
         """rclpy's generated classes (needs a sourced ROS 2 installation)."""
         from builtin_interfaces.msg import Time
-        from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
+        from sensor_msgs.msg import (
+            CameraInfo,
+            CompressedImage,
+            Image,
+            LaserScan,
+            PointCloud2,
+            PointField,
+            RegionOfInterest,
+        )
         from std_msgs.msg import Header
 
         return cls(
@@ -141,8 +153,10 @@ class MessageTypes:
             RegionOfInterest=RegionOfInterest,
             PointCloud2=PointCloud2,
             PointField=PointField,
+            LaserScan=LaserScan,
             uint8_sequence=_array_of("B"),
             float64_sequence=_array_of("d"),
+            float32_sequence=_array_of("f"),
             uint8_storage=_array_bytes,
             rclpy=True,
         )
@@ -423,4 +437,27 @@ def pointcloud_msg(cloud: PackedCloud, header, types: MessageTypes):
         point_step=int(cloud.point_step),
         row_step=int(cloud.row_step),
         is_dense=bool(cloud.is_dense),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Laser scans
+
+
+def laserscan_msg(scan: Scan, header, types: MessageTypes, scan_time: float = 0.0):
+    """:class:`~depth_estimation_ros.core.laserscan.Scan` → sensor_msgs/LaserScan (no intensities).
+
+    ``header``: the depth image's stamp, with the frame the scan's angles turn about.
+    """
+    return types.LaserScan(
+        header=header,
+        angle_min=float(scan.angle_min),
+        angle_max=float(scan.angle_max),
+        angle_increment=float(scan.angle_increment),
+        time_increment=0.0,
+        scan_time=float(scan_time),
+        range_min=float(scan.range_min),
+        range_max=float(scan.range_max),
+        ranges=types.float32_sequence(np.asarray(scan.ranges, np.float32)),
+        intensities=types.float32_sequence(np.zeros(0, np.float32)),
     )

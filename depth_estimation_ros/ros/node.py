@@ -51,7 +51,17 @@ from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.ros.messages import MessageTypes
 from depth_estimation_ros.ros.outputs import BY_TOPIC
 from depth_estimation_ros.ros.pairing import FramePairing, InputMatch
-from depth_estimation_ros.ros.parameters import ANCHOR_OPTIONS, BY_NAME, LIVE, PARAMETERS, RETIRED, check, validate
+from depth_estimation_ros.ros.parameters import (
+    ANCHOR_OPTIONS,
+    BY_NAME,
+    LIVE,
+    PARAMETERS,
+    RETIRED,
+    TOGETHER,
+    check,
+    check_together,
+    validate,
+)
 from depth_estimation_ros.ros.pipeline import PIPELINE_OPTIONS, DepthPipeline
 from depth_estimation_ros.ros.worker import FrameWorker
 
@@ -151,6 +161,9 @@ class DepthNode(LifecycleNode):
                         f"parameter {parameter.name} takes effect at configure; deactivate and clean up the node "
                         "first (ros2 lifecycle set <node> cleanup), or restart it"
                     )
+            changed = {p.name: p.value for p in parameters if p.name in TOGETHER}
+            if changed:
+                check_together({**{name: self.get_parameter(name).value for name in TOGETHER}, **changed})
         except ValueError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         return SetParametersResult(successful=True)

@@ -17,10 +17,20 @@ from typing import Any
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.laserscan import Scan
 from depth_estimation_ros.core.pointcloud import PackedCloud
-from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, depth_image_msg, image_msg, pointcloud_msg
+from depth_estimation_ros.ros.messages import (
+    MessageTypes,
+    camera_info_msg,
+    depth_image_msg,
+    header,
+    image_msg,
+    laserscan_msg,
+    pointcloud_msg,
+)
 
-IMAGE, CAMERA_INFO, POINTCLOUD2 = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo", "sensor_msgs/msg/PointCloud2"
+IMAGE, CAMERA_INFO = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
+POINTCLOUD2, LASERSCAN = "sensor_msgs/msg/PointCloud2", "sensor_msgs/msg/LaserScan"
 
 
 @dataclass
@@ -33,6 +43,9 @@ class FrameArrays:
     storages: dict[str, Any]  # "depth", "confidence": the buffers the arrays view
     confidence: np.ndarray | None = None  # (H, W) float32 in [0, 1]
     cloud: PackedCloud | None = None
+    scan: Scan | None = None
+    scan_frame: str = ""  # the frame the scan's angles turn about (x forward, z up)
+    scan_time: float = 0.0  # seconds since the previous frame's stamp, 0 when unknown
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,11 @@ def _confidence(f: FrameArrays, header, types: MessageTypes):
     return None if f.confidence is None else image_msg(f.confidence, "32FC1", header, types, f.storages["confidence"])
 
 
+def _scan(f: FrameArrays, image_header, types: MessageTypes):
+    stamp = image_header.stamp
+    return laserscan_msg(f.scan, header(stamp.sec, stamp.nanosec, f.scan_frame, types), types, f.scan_time)
+
+
 OUTPUTS: tuple[OutputTopic, ...] = (
     OutputTopic("depth/image", IMAGE, None,
                 lambda f, header, types: image_msg(f.depth, "32FC1", header, types, f.storages["depth"]),
@@ -63,9 +81,11 @@ OUTPUTS: tuple[OutputTopic, ...] = (
                 "describes depth/image exactly (its size and intrinsics)"),
     OutputTopic("depth/points", POINTCLOUD2, "publish_points",
                 lambda f, header, types: pointcloud_msg(f.cloud, header, types),
-                "organised cloud, xyz or xyzrgb, in the image's frame"),
+                "xyz or xyzrgb cloud in the image's frame, organised (NaN) or only its valid points"),
     OutputTopic("depth/confidence", IMAGE, "publish_confidence", _confidence,
                 "32FC1 in [0, 1], when the model has a confidence"),
+    OutputTopic("depth/scan", LASERSCAN, "publish_scan", _scan,
+                "planar scan of the rows around the optical centre (depthimage_to_laserscan's semantics)"),
 )  # fmt: skip
 BY_TOPIC = {output.topic: output for output in OUTPUTS}
 TOPICS = tuple(BY_TOPIC)

@@ -18,8 +18,10 @@ from typing import Any
 
 from depth_estimation_ros.core.anchoring import SOURCES as SCALE_SOURCES
 from depth_estimation_ros.core.backends import BACKENDS
+from depth_estimation_ros.core.edges import DEFAULT_ANGLE_DEG, DEFAULT_FLOOR_ANGLE_DEG
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.core.files import is_hub_id
+from depth_estimation_ros.core.laserscan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, DEFAULT_SCAN_HEIGHT
 
 RELIABILITY = ("auto", "best_effort", "reliable")
 # The options of the estimator's metric anchoring (configure-time), as the node names them.
@@ -88,7 +90,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "publish_raw_depth", False, "Also publish depth/image_raw as 16UC1 millimetres (0 = invalid).", live=True
     ),
-    Parameter("publish_points", True, "Publish the organised point cloud depth/points.", live=True),
+    Parameter("publish_points", True, "Publish the point cloud depth/points.", live=True),
     Parameter(
         "points_rgb", True, "Colour the cloud (xyzrgb, point_step 32) instead of xyz (point_step 16).", live=True
     ),
@@ -109,7 +111,82 @@ PARAMETERS: tuple[Parameter, ...] = (
         live=True,
     ),
     Parameter(
+        "points_organized",
+        True,
+        "Organised cloud (image rows and columns, NaN where a point was dropped); false: only the kept points, "
+        "height 1, is_dense true, for consumers that prefer it.",
+        live=True,
+    ),
+    Parameter(
+        "points_edge_filter",
+        True,
+        "Drop flying pixels (the points a network smooths between an object and its background, phantom obstacles) "
+        "from the cloud and the scan.",
+        live=True,
+    ),
+    Parameter(
+        "edge_filter_angle",
+        DEFAULT_ANGLE_DEG,
+        "Degrees: a pixel inside a depth ramp whose neighbour segments along its row both meet its viewing ray at "
+        "less than this is a flying pixel.",
+        minimum=0.5,
+        maximum=45.0,
+        live=True,
+    ),
+    Parameter(
+        "edge_filter_floor_angle",
+        DEFAULT_FLOOR_ANGLE_DEG,
+        "Degrees: the same along columns, where floors are seen at grazing angles too; a floor farther than "
+        "camera height / sin(angle) is dropped with the veils.",
+        minimum=0.5,
+        maximum=45.0,
+        live=True,
+    ),
+    Parameter(
+        "edge_filter_depth",
+        False,
+        "Also set flying pixels to NaN in depth/image and depth/image_raw (points_edge_filter on).",
+        live=True,
+    ),
+    Parameter(
         "publish_confidence", True, "Publish depth/confidence (32FC1, [0, 1]) when the model has one.", live=True
+    ),
+    Parameter(
+        "publish_scan",
+        False,
+        "Publish depth/scan (sensor_msgs/LaserScan) from the depth (edge-filtered), as depthimage_to_laserscan.",
+        live=True,
+    ),
+    Parameter(
+        "scan_height",
+        DEFAULT_SCAN_HEIGHT,
+        "Rows around the optical centre row the scan takes the nearest range of, per bearing.",
+        minimum=1,
+        maximum=4096,
+        live=True,
+    ),
+    Parameter(
+        "scan_range_min",
+        DEFAULT_RANGE_MIN,
+        "Metres: scan readings nearer than this are dropped.",
+        minimum=0.0,
+        maximum=1000.0,
+        live=True,
+    ),
+    Parameter(
+        "scan_range_max",
+        DEFAULT_RANGE_MAX,
+        "Metres: scan readings farther than this are dropped.",
+        minimum=0.01,
+        maximum=1000.0,
+        live=True,
+    ),
+    Parameter(
+        "scan_output_frame",
+        "",
+        "frame_id of depth/scan: a frame whose x is the optical axis and z up (REP 103), e.g. camera_link; empty: "
+        "the image's frame_id without its _optical part (camera_optical_frame → camera_frame).",
+        live=True,
     ),
     Parameter(
         "camera_info_tolerance",
@@ -244,9 +321,21 @@ def check(name: str, value: Any) -> Any:
     return value
 
 
+# Parameters checked against each other by check_together.
+TOGETHER = ("scan_range_min", "scan_range_max")
+
+
+def check_together(values: dict[str, Any]) -> None:
+    """The constraints between parameters (``values`` holds at least :data:`TOGETHER`)."""
+    if values["scan_range_min"] >= values["scan_range_max"]:
+        raise ValueError(f"parameter scan_range_min={values['scan_range_min']} must be below parameter "
+                         f"scan_range_max={values['scan_range_max']}")  # fmt: skip
+
+
 def validate(values: dict[str, Any], *, require_model: bool = True) -> dict[str, Any]:
     """Check a full or partial parameter set; returns it completed with defaults."""
     merged = {**DEFAULTS, **{name: check(name, value) for name, value in values.items()}}
+    check_together(merged)
     if require_model:
         model = merged["model"]
         if not model:
@@ -281,3 +370,4 @@ def options_from(args, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 SCALE_ARGUMENTS = ("focal_correction", *ANCHOR_OPTIONS)
+SCAN_ARGUMENTS = ("scan_height", "scan_range_min", "scan_range_max", "scan_output_frame")

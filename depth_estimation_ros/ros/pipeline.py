@@ -13,8 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from depth_estimation_ros.core.edges import DEFAULT_ANGLE_DEG, DEFAULT_FLOOR_ANGLE_DEG, EdgeFilter
 from depth_estimation_ros.core.estimator import DepthEstimator, NoMetricScale
-from depth_estimation_ros.core.pointcloud import CloudPacker, PackedCloud
+from depth_estimation_ros.core.laserscan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, DEFAULT_SCAN_HEIGHT, ScanProjector
+from depth_estimation_ros.core.pointcloud import CloudPacker, PackedCloud, compact
 from depth_estimation_ros.ros.inputs import frame_input
 from depth_estimation_ros.ros.messages import (
     MessageTypes,
@@ -29,7 +31,9 @@ from depth_estimation_ros.ros.pairing import stamp_of, stamp_text
 
 # The options of DepthPipeline that mirror the node's parameters of the same names.
 PIPELINE_OPTIONS = ("publish_raw_depth", "publish_points", "points_rgb", "points_decimation", "points_max_range",
-                    "publish_confidence")  # fmt: skip
+                    "points_organized", "points_edge_filter", "edge_filter_angle", "edge_filter_floor_angle",
+                    "edge_filter_depth", "publish_confidence", "publish_scan", "scan_height", "scan_range_min",
+                    "scan_range_max", "scan_output_frame")  # fmt: skip
 
 
 class BadFrame(ValueError):
@@ -68,7 +72,17 @@ class DepthPipeline:
         points_rgb: bool = True,
         points_decimation: int = 1,
         points_max_range: float | None = None,
+        points_organized: bool = True,
+        points_edge_filter: bool = True,
+        edge_filter_angle: float = DEFAULT_ANGLE_DEG,
+        edge_filter_floor_angle: float = DEFAULT_FLOOR_ANGLE_DEG,
+        edge_filter_depth: bool = False,
         publish_confidence: bool = True,
+        publish_scan: bool = False,
+        scan_height: int = DEFAULT_SCAN_HEIGHT,
+        scan_range_min: float = DEFAULT_RANGE_MIN,
+        scan_range_max: float = DEFAULT_RANGE_MAX,
+        scan_output_frame: str = "",
         reuse_buffers: bool = False,
         device_path: bool | None = None,
     ):
@@ -77,11 +91,19 @@ class DepthPipeline:
         self.estimator, self.types = estimator, types
         self.publish_raw_depth, self.publish_points, self.points_rgb = publish_raw_depth, publish_points, points_rgb
         self.points_decimation, self.points_max_range = points_decimation, points_max_range or None
+        self.points_organized, self.points_edge_filter, self.edge_filter_depth = (
+            points_organized, points_edge_filter, edge_filter_depth)  # fmt: skip
+        self.edge_filter_angle, self.edge_filter_floor_angle = edge_filter_angle, edge_filter_floor_angle
         self.publish_confidence = publish_confidence and estimator.info.has_confidence
-        self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range)
+        self.publish_scan, self.scan_height, self.scan_output_frame = publish_scan, scan_height, scan_output_frame
+        self.scan_range_min, self.scan_range_max = scan_range_min, scan_range_max
+        self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range, points_organized)
+        self._edges = EdgeFilter(edge_filter_angle, edge_filter_floor_angle)
+        self._scanner = ScanProjector(scan_height, scan_range_min, scan_range_max)
         self.reuse_buffers = reuse_buffers
         self._buffers: dict[str, Any] = {}
         self.last_stamp = 0.0  # seconds: the stamp of the last frame processed (the anchor's clock)
+        self.last_scan_stamp = 0.0
         anchor = estimator.anchor
         self.frame_input = frame_input(anchor.source) if anchor is not None else None  # its per-frame input
         self.device_path = None
@@ -106,10 +128,33 @@ class DepthPipeline:
     def packer(self) -> CloudPacker:
         """The cloud packer for the current options (the node changes them live)."""
         p = self._packer
-        wanted = (self.points_rgb, self.points_decimation, self.points_max_range or None)
-        if (p.rgb, p.decimation, p.max_range) != wanted:
+        wanted = (self.points_rgb, self.points_decimation, self.points_max_range or None, self.points_organized)
+        if (p.rgb, p.decimation, p.max_range, p.organized) != wanted:
             self._packer = CloudPacker(*wanted)
         return self._packer
+
+    @property
+    def edges(self) -> EdgeFilter:
+        """The flying-pixel filter for the current thresholds."""
+        if (self._edges.angle_deg, self._edges.floor_angle_deg) != (
+            self.edge_filter_angle,
+            self.edge_filter_floor_angle,
+        ):
+            self._edges = EdgeFilter(self.edge_filter_angle, self.edge_filter_floor_angle)
+        return self._edges
+
+    @property
+    def scanner(self) -> ScanProjector:
+        """The scan projector for the current scan options."""
+        s = self._scanner
+        if (s.scan_height, s.range_min, s.range_max) != (self.scan_height, self.scan_range_min, self.scan_range_max):
+            self._scanner = ScanProjector(self.scan_height, self.scan_range_min, self.scan_range_max)
+        return self._scanner
+
+    @property
+    def filters_depth(self) -> bool:
+        """Whether depth/image itself loses its flying pixels."""
+        return self.points_edge_filter and self.edge_filter_depth
 
     @property
     def topics(self) -> tuple[str, ...]:
@@ -123,6 +168,19 @@ class DepthPipeline:
             if self.reuse_buffers:
                 self._buffers[topic] = storage
         return storage
+
+    def _navigation(self, arrays: FrameArrays, depth, image_frame: str, notes: list[str]) -> None:
+        """The scan into ``arrays``, from ``depth`` (edge-filtered when the filter is on)."""
+        try:
+            arrays.scan = self.scanner(depth, arrays.camera)
+        except ValueError as exc:  # e.g. a scan_height taller than this camera's image: the rest goes on
+            notes.append(f"depth/scan skipped: {exc}")
+            return
+        arrays.scan_frame = scan_frame(self.scan_output_frame, image_frame, notes)
+        stamp, arrays.scan_time = self.last_stamp, 0.0
+        if 0 < stamp - self.last_scan_stamp < 10:  # seconds between scans, as LaserScan.scan_time means
+            arrays.scan_time = stamp - self.last_scan_stamp
+        self.last_scan_stamp = stamp
 
     def process(self, image, camera_info, compressed: bool = False, sparse=None) -> Output:
         """Outputs for one image; ``sparse``: the scale source's input message of the image's stamp
@@ -159,9 +217,9 @@ class DepthPipeline:
         if self.publish_confidence:
             storages["confidence"] = self._buffer("depth/confidence", 4 * pixels)
         views = {name: writable_view(storage, "<f4").reshape(shape) for name, storage in storages.items()}
+        self.last_stamp = _seconds(stamp_of(image))
         if self.device_path is not None:
             return self._process_on_device(image, rgb, camera, storages, views, start, decoded, notes)
-        self.last_stamp = _seconds(stamp_of(image))
         try:
             result = self.estimator(rgb, camera, out=views, sparse=sparse_depth, stamp=self.last_stamp)
         except NoMetricScale as exc:
@@ -169,20 +227,27 @@ class DepthPipeline:
         estimated = time.perf_counter()
 
         arrays = FrameArrays(result.depth, result.camera, storages, result.confidence)
+        depth = result.depth  # what the cloud and the scan see
+        if self.points_edge_filter and (self.publish_points or self.publish_scan or self.edge_filter_depth):
+            depth = self.edges(depth, result.camera, out=depth if self.edge_filter_depth else None)
+        filtered = time.perf_counter()
         if self.publish_points:
             colours = None
             if self.points_rgb:  # the camera image, or the very image the network saw (letterbox included)
                 colours = rgb if rgb.shape[:2] == shape else result.network_image
             storage = self._buffer("depth/points", self.packer.nbytes(out_camera))
-            arrays.cloud = self.packer.pack(result.depth, result.camera, colours, out=storage)
+            arrays.cloud = self.packer.pack(depth, result.camera, colours, out=storage)
         cloud_end = time.perf_counter()
+        if self.publish_scan:
+            self._navigation(arrays, depth, image.header.frame_id, notes)
         messages = build_messages(enabled(self), arrays, copy_header(image.header, self.types), self.types)
         end = time.perf_counter()
         timings = {
             "decode": decoded - start,
             **self.estimator.timings,
-            "cloud": cloud_end - estimated,
-            "messages": end - cloud_end,
+            "edges": filtered - estimated,
+            "cloud": cloud_end - filtered,
+            "messages": end - cloud_end,  # the scan included
             "total": end - start,
         }
         return Output(messages, timings, notes)
@@ -194,9 +259,11 @@ class DepthPipeline:
             storages["points"] = self._buffer("depth/points", self.packer.nbytes(out_camera))
             views["points"] = writable_view(storages["points"])
         path, estimator = self.device_path, self.estimator
+        edges = self.edges if self.points_edge_filter else None
         path.configure(resize=estimator.resize, output_resolution=estimator.output_resolution,
                        min_confidence=estimator.min_confidence, points=self.publish_points, rgb=self.points_rgb,
-                       decimation=self.points_decimation, max_range=self.points_max_range or None)  # fmt: skip
+                       decimation=self.points_decimation, max_range=self.points_max_range or None,
+                       edges=edges, edges_in_depth=self.filters_depth)  # fmt: skip
         dense = path(rgb, camera, views)
         computed = time.perf_counter()
         arrays = FrameArrays(views["depth"], out_camera, storages, views.get("confidence"))
@@ -205,11 +272,31 @@ class DepthPipeline:
             step = self.packer.point_step
             arrays.cloud = PackedCloud(storages["points"], sub.height, sub.width, self.packer.fields, step,
                                        step * sub.width, is_dense=dense)  # fmt: skip
+            if not self.points_organized:
+                arrays.cloud = compact(arrays.cloud)
+        if self.publish_scan:  # the scan reads a few rows: on the host, filtered here unless depth already is
+            depth = views["depth"]
+            if edges is not None and not self.filters_depth:
+                depth = edges(depth, out_camera)
+            self._navigation(arrays, depth, image.header.frame_id, notes)
         messages = build_messages(enabled(self), arrays, copy_header(image.header, self.types), self.types)
         end = time.perf_counter()
         timings = {"decode": decoded - start, **self.device_path.timings, "messages": end - computed,
                    "total": end - start}  # fmt: skip
         return Output(messages, timings, notes)
+
+
+def scan_frame(configured: str, image_frame: str, notes: list[str]) -> str:
+    """depth/scan's frame_id: ``configured``, else the body frame of the image's optical frame by
+    REP 103's naming (``camera_optical_frame`` → ``camera_frame``): a scan's angles turn about z up,
+    an optical frame's z is the optical axis."""
+    if configured:
+        return configured
+    if "_optical" in image_frame:
+        return image_frame.replace("_optical", "", 1)
+    notes.append(f"depth/scan uses the image's frame_id {image_frame!r}, which names no optical frame; set "
+                 "scan_output_frame to the frame whose x is the optical axis and z up (REP 103)")  # fmt: skip
+    return image_frame
 
 
 def _seconds(stamp: tuple[int, int]) -> float:
