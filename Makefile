@@ -51,7 +51,8 @@ test: develop lint
 demo: develop
 	$(VENV)/bin/depth-estimation demo
 
-# OPEN3D_PYTHON: an interpreter with open3d for the per-frame reference (default: the venv's own).
+# OPEN3D_PYTHON: an interpreter with open3d for the per-frame and outlier-filter references
+# (default: the venv's own for the first; the second is skipped without it).
 bench: develop
 	$(PY) -m benchmarks.learning_check --config config/train/synthetic_acan.yaml
 	$(PY) -m benchmarks.learning_check --config config/train/synthetic_msfnet.yaml
@@ -59,6 +60,9 @@ bench: develop
 	  $(if $(OPEN3D_PYTHON),--open3d-python $(OPEN3D_PYTHON))
 	$(PY) -m benchmarks.ros_bench qos
 	$(PY) -m benchmarks.ros_bench node --model depth_estimation_ros/data/demo_acan.pt
+	$(PY) -m benchmarks.navigation $(if $(OPEN3D_PYTHON),--open3d-python $(OPEN3D_PYTHON))
+	$(PY) -m benchmarks.ros_bench node --model depth_estimation_ros/data/demo_acan.pt \
+	  --param publish_scan:=true --param scan_height:=20
 	$(PY) -m benchmarks.bench_pretrained
 	$(PY) -m benchmarks.ros_bench node --model runs/bench_pretrained/fastest
 

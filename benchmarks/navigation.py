@@ -173,6 +173,30 @@ def costs(repeats: int) -> dict[str, float]:
     return figures
 
 
+def pipeline_share(repeats: int) -> dict[str, float]:
+    """Median ms of the frame's cost outside the network (``DepthPipeline.process`` on a 640×480
+    frame, network outputs replayed, the node's default cloud) without and with the filter and the scan."""
+    from rosbags.typesys import Stores, get_typestore
+
+    from benchmarks.bench import bench_overhead
+    from depth_estimation_ros.ros.messages import MessageTypes
+    from depth_estimation_ros.ros.parameters import DEFAULTS
+    from depth_estimation_ros.ros.pipeline import PIPELINE_OPTIONS
+
+    types = MessageTypes.from_typestore(get_typestore(Stores.ROS2_JAZZY))
+    defaults = {name: DEFAULTS[name] for name in PIPELINE_OPTIONS}
+    variants = {
+        "no filter, no scan": {"points_edge_filter": False},
+        "filter (the default)": {},
+        "filter and scan (20 rows)": {"publish_scan": True, "scan_height": 20},
+    }
+    figures: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(3):  # interleaved rounds, so each variant sees the same load
+        for name, options in variants.items():
+            figures[name].append(bench_overhead(types, {**defaults, **options}, repeats)["ms"])
+    return {name: statistics.median(values) for name, values in figures.items()}
+
+
 def report(result: dict, cost: dict[str, float]) -> str:
     lines = [
         f"Open3D {result['open3d_version'] or '(not run)'}; clouds {WIDTH}×{HEIGHT} decimated by {DECIMATION}.",
@@ -201,6 +225,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--open3d-python", help="an interpreter with open3d for the reference filters")
     args = parser.parse_args(argv)
     print(report(measure(args.frames, args.open3d_python, args.repeats), costs(5 * args.repeats)))
+    share = pipeline_share(2 * args.repeats)
+    print("\n| frame outside the network, 640×480, decimation 2, xyzrgb | ms |\n|---|---|")
+    print("\n".join(f"| {name} | {ms:.2f} |" for name, ms in share.items()))
 
 
 if __name__ == "__main__":

@@ -128,6 +128,7 @@ def test_lifecycle_parameters_and_bad_frames_through_services_of_the_node_proces
             ("min_confidence", 2.0, "out of range"),
             ("points_decimation", 0, "out of range"),
             ("points_decimation", 2.5, "type"),
+            ("scan_range_min", 20.0, "must be below parameter scan_range_max=10.0"),
         ]:
             result = graph.set_parameter(name, value)
             assert not result.successful, (name, value)

@@ -159,3 +159,11 @@ def test_options_changed_between_frames_take_effect_on_both_paths():
         assert np.nanmax(cloud_floats(cloud)[..., 2]) < 5.0
     a, b = (cloud_floats(o.messages["depth/points"]) for o in outputs)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_scan_band_taller_than_the_image_skips_the_scan_and_says_why():
+    pipeline = DepthPipeline(DepthEstimator(FixedOutputs(fixed_outputs())), TYPES, publish_scan=True, scan_height=500)
+    out = pipeline.process(*frame())
+    assert "depth/image" in out.messages
+    assert "depth/scan" not in out.messages
+    assert any("depth/scan skipped: scan_height 500 rows is too large" in note for note in out.notes)

@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--organized", type=_yes_no, default=DEFAULTS["points_organized"], metavar="{true,false}",
                         help="organised cloud with NaN (true, the node's default) or only the kept points")  # fmt: skip
     parser.add_argument("--edge-filter", type=_yes_no, default=DEFAULTS["points_edge_filter"], metavar="{true,false}",
-                        help="drop flying pixels from the cloud and the scan (default: %(default)s)")  # fmt: skip
+                        help="drop flying pixels from the cloud and the scan (default: true)")  # fmt: skip
     add_parameter_arguments(parser, ("edge_filter_angle", "edge_filter_floor_angle"))
     parser.add_argument("--edge-filter-depth", action="store_true", help="also drop them from depth/image")
     parser.add_argument("--scan", action="store_true", help="also write depth/scan (sensor_msgs/LaserScan)")

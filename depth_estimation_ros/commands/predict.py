@@ -2,7 +2,8 @@
 
 Per frame it writes ``<name>_depth.png`` (16-bit millimetres, 0 = invalid, REP 118's 16UC1),
 ``<name>_depth.npy`` (float32 metres, NaN = invalid), ``<name>_confidence.npy`` (when the model has
-one), ``<name>_preview.png`` (input | colourised depth) and ``<name>.ply`` (coloured point cloud).
+one), ``<name>_preview.png`` (input | colourised depth) and ``<name>.ply`` (coloured point cloud without
+flying pixels; ``--no-edge-filter`` keeps them).
 
 ``<name>`` is the input's stem, or ``<stem>_<extension>`` when two inputs share a stem (``a.png``
 and ``a.jpg``). Nothing is overwritten without ``overwrite``; the output folder may not be, hold

@@ -40,8 +40,9 @@ DEFAULT_ANGLE_DEG, DEFAULT_FLOOR_ANGLE_DEG = 8.0, 5.0
 
 
 def _pair_constants(ra: tuple[np.ndarray, ...], rb: tuple[np.ndarray, ...], angle_deg: float) -> tuple[np.ndarray, ...]:
-    """For rays ``ra``, ``rb`` (x, y, z planes): |rb × ra|²/|ra|² and sin²θ times |rb|², 2·ra·rb,
-    |ra|² (float32), so a frame's test is ``zb²·cross < sin²θ·|Pb − Pa|²``."""
+    """For rays ``ra``, ``rb`` (x, y, z planes) the coefficients (float32) of the frame's test
+    ``zb²·|rb × ra|²/|ra|² < sin²θ·|Pb − Pa|²`` divided by za², a quadratic in ``r = zb/za``:
+    ``(sin²θ·|rb|² − |rb × ra|²/|ra|²)·r² − sin²θ·2·ra·rb·r + sin²θ·|ra|² > 0``."""
     ax, ay, az = ra
     bx, by, bz = rb
     cx, cy, cz = ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx
@@ -49,7 +50,7 @@ def _pair_constants(ra: tuple[np.ndarray, ...], rb: tuple[np.ndarray, ...], angl
     bb = bx * bx + by * by + bz * bz
     ab = ax * bx + ay * by + az * bz
     sin2 = math.sin(math.radians(angle_deg)) ** 2
-    constants = ((cx * cx + cy * cy + cz * cz) / aa, sin2 * bb, sin2 * 2 * ab, sin2 * aa)
+    constants = (sin2 * bb - (cx * cx + cy * cy + cz * cz) / aa, sin2 * 2 * ab, sin2 * aa)
     return tuple(np.ascontiguousarray(c, dtype=np.float32) for c in constants)
 
 
@@ -86,7 +87,8 @@ class EdgeFilter:
         """(H, W) bool: True where ``depth`` (metres, NaN invalid) has a flying pixel."""
         camera.check_image(depth.shape, "depth image")
         flying = np.zeros(depth.shape, bool)
-        flag(np.asarray(depth, dtype=np.float32), *self.constants(camera), flying)
+        with np.errstate(divide="ignore", invalid="ignore"):  # NaN: never grazing; 0: along the ray
+            flag(np.asarray(depth, dtype=np.float32), *self.constants(camera), flying)
         return flying
 
     def __call__(self, depth: np.ndarray, camera: CameraModel, out: np.ndarray | None = None) -> np.ndarray:
@@ -105,9 +107,9 @@ def flag(z, rows: tuple, cols: tuple, flying) -> None:
     :meth:`EdgeFilter.constants` ``rows`` and ``cols``. Plain array arithmetic and slicing: numpy
     arrays, or torch tensors on any device (the device path)."""
     segments = [(axis, *_grazing(z, axis, constants)) for axis, constants in ((1, rows), (0, cols))]
-    for axis, grazing, step in segments:
+    for axis, grazing, rises in segments:
         before, after = _sides(axis)
-        ramp = (step[before] * step[after]) > 0  # same sign: the pixel lies between its neighbours
+        ramp = rises[before] == rises[after]  # the pixel lies between its neighbours (a grazing step is never 0)
         ramp &= grazing[before]
         ramp &= grazing[after]
         flying[_inner(axis)] |= ramp
@@ -131,14 +133,12 @@ def _inner(axis: int) -> tuple[slice, ...]:
 
 def _grazing(z: np.ndarray, axis: int, constants: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Per neighbour pair along ``axis``: whether its segment meets the ray within the angle, and
-    its depth step."""
+    whether the depth rises along it."""
     first, second = _sides(axis)
-    za, zb = z[first], z[second]
-    cross, bb, ab2, aa = constants
-    zb2 = zb * zb
-    # sin²θ·|Pb − Pa|² minus the perpendicular part zb²·cross: positive where the segment grazes
-    graze = zb2 * bb
-    graze -= (za * zb) * ab2
-    graze += (za * za) * aa
-    graze -= zb2 * cross
-    return graze > 0, zb - za
+    quadratic, linear, constant = constants
+    r = z[second] / z[first]
+    graze = quadratic * r  # Horner: (q·r − l)·r + c
+    graze -= linear
+    graze *= r
+    graze += constant
+    return graze > 0, r > 1

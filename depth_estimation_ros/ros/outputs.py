@@ -65,6 +65,8 @@ def _confidence(f: FrameArrays, header, types: MessageTypes):
 
 
 def _scan(f: FrameArrays, image_header, types: MessageTypes):
+    if f.scan is None:  # not computed for this frame (the reason is in the frame's notes)
+        return None
     stamp = image_header.stamp
     return laserscan_msg(f.scan, header(stamp.sec, stamp.nanosec, f.scan_frame, types), types, f.scan_time)
 
