@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from depth_estimation_ros.commands import main
+from depth_estimation_ros.core.files import STAGING_MARK, TEMP_PREFIX
 
 ROOT = Path(__file__).parents[1]
 CASES: dict[str, tuple[str, str, str, object, str]] = {}  # id → (command, input, outcome, check, module)
@@ -68,6 +69,26 @@ class Context:
         lines = [line for line in err.splitlines() if "error:" in line]
         assert len(lines) == 1, err
         return lines[0]
+
+
+DEAD_PID = 4194305  # above Linux's largest pid (2**22): never a live process
+
+
+def temporaries(folder: Path) -> list[str]:
+    """This project's temporaries in ``folder``: what a finished or failed run must not leave."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX))
+
+
+def plant_temporary(folder: Path, name: str, pid: int, staging: bool = False) -> Path:
+    """A temporary of ``name`` as a run of ``pid`` leaves it: a file, or a marked staging folder."""
+    path = folder / f"{TEMP_PREFIX}.{pid}.{pid % 16**8:08x}.{name}"
+    if staging:
+        path.mkdir(parents=True)
+        (path / STAGING_MARK).write_text(f"{pid}\n")
+        (path / name).write_bytes(b"half an output")
+    else:
+        path.write_bytes(b"half an output")
+    return path
 
 
 def hashes(folder: Path) -> dict[str, bytes]:

@@ -21,6 +21,7 @@ from rosbags.rosbag2 import Reader, Writer
 from depth_estimation_ros.commands.bag import main as bag_main
 from depth_estimation_ros.core.camera import CameraModel
 from depth_estimation_ros.core.estimator import DepthEstimator
+from depth_estimation_ros.core.files import TEMP_PREFIX
 from depth_estimation_ros.core.scenes import render_scene
 from depth_estimation_ros.ros.bag import BagError, namespace_of, process_bag, storage_plugin, typestore_for
 from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, depth_from_image, header, image_msg
@@ -116,7 +117,7 @@ def frame(i: int, info_size: tuple[int, int] | None = None, frame_id: str = "cam
 
 
 def no_partial_left(out: Path) -> bool:
-    return not out.exists() and not list(out.parent.glob(f"{out.name}.partial-*"))
+    return not out.exists() and not list(out.parent.glob(f"{TEMP_PREFIX}*"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ def test_an_existing_output_is_refused(sequence, estimator, tmp_path):
     with pytest.raises(ValueError, match="exists already"):
         write_synthetic_bag(out, frames=1, height=H, width=W)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    assert not list(tmp_path.glob("out.partial-*"))
+    assert not list(tmp_path.glob(f"{TEMP_PREFIX}*"))
 
 
 def test_copies_get_a_definition_and_type_hash_also_from_bags_without_them(sequence):

@@ -11,6 +11,7 @@ from conftest import small_acan
 from benchmarks.learning_check import describe
 from depth_estimation_ros.commands import main
 from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.files import TEMP_PREFIX
 from depth_estimation_ros.core.models import save_checkpoint
 from training.evaluate import ScaledEstimator, evaluate, network_size, open_estimator
 from training.protocol import eval_scale
@@ -90,7 +91,7 @@ def test_eval_reports_dataset_split_count_crop_caps_and_ground_truth(deployed, t
     result = json.loads(report.read_text())
     for key in ("dataset", "split", "count", "crop", "caps_m", "ground_truth", "network_input"):
         assert key in result
-    assert not (tmp_path / "eval.json.partial").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(TEMP_PREFIX)) == []
 
 
 @pytest.mark.parametrize(

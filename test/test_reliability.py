@@ -34,6 +34,7 @@ from reliability import (
     run_case,
     small_tmpfs,
     spoiled_checkpoint,
+    temporaries,
     tiny_config,
 )
 
@@ -486,7 +487,7 @@ def _(ctx):
     source = images(ctx.tmp / "in", ["a.png"], size=(240, 320))
     with small_tmpfs(ctx) as full:
         assert "no space left" in ctx.fails(1, *predict_args(ctx, source, full / "o")).lower()
-        assert not [p.name for p in (full / "o").iterdir() if "partial" in p.name]
+        assert temporaries(full / "o") == []
 
 
 @case("export-read-only", "export", "`--output` in a read-only folder (a read-only tmpfs; skipped where "

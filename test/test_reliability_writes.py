@@ -14,9 +14,20 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability import TINY, bag_args, case, cases_of, command, hashes, images, run_case, tiny_config
-
-DEAD_PID = 4194305  # above Linux's largest pid (2**22): never a live process
+from reliability import (
+    DEAD_PID,
+    TINY,
+    bag_args,
+    case,
+    cases_of,
+    command,
+    hashes,
+    images,
+    plant_temporary,
+    run_case,
+    temporaries,
+    tiny_config,
+)
 
 
 def wrapping_writer(real, signum, before=None):
@@ -34,10 +45,6 @@ def wrapping_writer(real, signum, before=None):
         return real(*args, **kwargs)
 
     return write
-
-
-def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if "partial" in p.name)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +72,7 @@ def _signal_in_checkpoint_save(ctx, signum, status, word):
     assert "error" not in err
     assert not (run / "last.pt").exists()
     assert not (run / "best.pt").exists()
-    assert leftovers(run) == []
+    assert temporaries(run) == []
     monkeypatch.undo()
     # nothing was checkpointed: the retry (without --resume) starts over
     assert ctx.run("train", "--config", config)[0] == 0
@@ -84,17 +91,15 @@ def _(ctx):
     _signal_in_checkpoint_save(ctx, signal.SIGINT, 130, "interrupted")
 
 
-@case("train-stale-partial-resume", "train", "`--resume auto` in a run folder holding a `.partial` checkpoint "
+@case("train-stale-partial-resume", "train", "`--resume auto` in a run folder holding a temporary checkpoint "
       "of a killed save, and one of a live process", "resumes; the dead one's temporary is removed, the live one's "
       "kept")  # fmt: skip
 def _(ctx):
     run, config = ctx.fixture("writes_run")
     copy = ctx.tmp / "run"
     shutil.copytree(run, copy)
-    stale = copy / f".last.{DEAD_PID}-k1ll3d.partial.pt"
-    live = copy / f".last.{os.getppid()}-l1ve00.partial.pt"
-    stale.write_bytes(b"half a checkpoint")
-    live.write_bytes(b"being written")
+    stale = plant_temporary(copy, "last.pt", DEAD_PID)
+    live = plant_temporary(copy, "last.pt", os.getppid())
     code, _, err = ctx.run("train", "--config", config, "--resume", "auto", "--set", "train.epochs=2",
                            "--allow-changed-config", "--set", f"output={copy}")  # fmt: skip
     assert code == 0, err
@@ -217,9 +222,7 @@ def _(ctx):
     assert code == 143, err
     assert list(out.iterdir()) == []
     monkeypatch.undo()
-    stale = out / f".q.onnx.{DEAD_PID}-k1ll3d.partial"
-    stale.mkdir()
-    (stale / "q.onnx").write_bytes(b"half")
+    plant_temporary(out, "q.onnx", DEAD_PID, staging=True)
     code, _, err = ctx.run("quantize", onnx_path, out / "q.onnx", "--frames", "2")
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["q.onnx"]
@@ -228,15 +231,12 @@ def _(ctx):
 # ============================================================================ bag
 
 
-@case("bag-stale-staging", "bag", "a `OUT.partial-PID-XXXX` folder left by a killed run, and one of a live run",
+@case("bag-stale-staging", "bag", "a staging folder left by a killed run, and one of a live run",
       "the dead run's is removed by the next run, the live one's kept")  # fmt: skip
 def _(ctx):
     out = ctx.tmp / "out"
-    stale = ctx.tmp / f"out.partial-{DEAD_PID}-k1ll3d"
-    live = ctx.tmp / f"out.partial-{os.getppid()}-l1ve00"
-    for folder in (stale, live):
-        (folder / "out").mkdir(parents=True)
-        (folder / "out" / "half.mcap").write_bytes(b"half a bag")
+    stale = plant_temporary(ctx.tmp, "out", DEAD_PID, staging=True)
+    live = plant_temporary(ctx.tmp, "out", os.getppid(), staging=True)
     code, _, err = ctx.run(*bag_args(ctx, ctx.fixture("small_bag"), out))
     assert code == 0, err
     assert out.is_dir()
@@ -245,7 +245,7 @@ def _(ctx):
 
 
 @case("bag-sigterm-write", "bag", "SIGTERM while the output bag is written",
-      "exit 143; no `OUT`, no `OUT.partial-*`")  # fmt: skip
+      "exit 143; no `OUT`, no temporary")  # fmt: skip
 def _(ctx):
     import depth_estimation_ros.ros.bag as module
 
@@ -288,3 +288,51 @@ def _(ctx):
 @pytest.mark.parametrize("case_id", cases_of(__name__))
 def test_bad_input(case_id, request, tmp_path, capsys):
     run_case(case_id, request, tmp_path, capsys)
+
+
+# ============================================================================ temporaries
+
+
+def plant_look_alikes(folder: Path, victim: Path) -> dict[str, bytes]:
+    """A user's files and folders of the shapes earlier temporaries had, and of this project's name
+    without being its temporaries (a folder without the staging mark, a symlink); their contents."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f".notes.{DEAD_PID}-x1.partial.txt").write_text("a user's file")
+    (folder / f"photos.partial-{DEAD_PID}-trip").mkdir()
+    (folder / f"photos.partial-{DEAD_PID}-trip" / "a.jpg").write_bytes(b"a user's photo")
+    mine = folder / f".depth-estimation-tmp.{DEAD_PID}.00400001.mine"  # our shape, not our folder
+    mine.mkdir()
+    (mine / "data.bin").write_bytes(b"a user's data")
+    (folder / f".depth-estimation-tmp.{DEAD_PID}.00400002.link").symlink_to(victim)
+    return hashes(folder)
+
+
+@case("temporaries-look-alikes-survive", "predict, export, bag, quantize, eval, synth",
+      "beside each output, a user's files and folders named like earlier temporaries (`.NAME.PID-X.partial.SUFFIX`, "
+      "`NAME.partial-PID-X/`), a folder named like this project's staging but without its mark, a symlink so named; "
+      "all with a dead pid", "every command succeeds and every planted file, folder and symlink target is "
+      "untouched; only names with the project's prefix, the pid of a dead run and (for a folder) the staging "
+      "mark are ever swept")  # fmt: skip
+def _(ctx):
+    checkpoint, onnx_path = ctx.deployed["acan"]
+    victim = ctx.tmp / "victim.txt"
+    victim.write_text("precious")
+    runs = {
+        "predict": lambda out: ("predict", "--model", onnx_path, "--input", images(ctx.tmp / "in"), "--output", out),
+        "export": lambda out: ("export", "--checkpoint", checkpoint, "--output", out / "m.onnx"),
+        "bag": lambda out: bag_args(ctx, ctx.fixture("small_bag"), out / "bag"),
+        "quantize": lambda out: ("quantize", onnx_path, out / "q.onnx", "--frames", "2"),
+        "eval": lambda out: ("eval", "--checkpoint", checkpoint, "--dataset", "synthetic", "--count", "1",
+                             "--height", "32", "--width", "48", "--output-json", out / "eval.json"),
+        "synth": lambda out: ("synth", out, "--frames", "1", "--height", "32", "--width", "48", "--overwrite"),
+    }  # fmt: skip
+    for name, argv in runs.items():
+        out = ctx.tmp / name
+        planted = plant_look_alikes(out, victim)
+        code, _, err = ctx.run(*argv(out))
+        assert code == 0, (name, err)
+        after = hashes(out)
+        assert {k: after.get(k) for k in planted} == planted, name
+        assert (out / f".depth-estimation-tmp.{DEAD_PID}.00400002.link").is_symlink(), name
+        assert victim.read_text() == "precious"
+        assert [t for t in temporaries(out) if "00400001" not in t and "00400002" not in t] == [], name

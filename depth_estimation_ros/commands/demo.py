@@ -11,7 +11,7 @@
    (input | predicted depth | ground truth, and a rendering of the point cloud) and ``metrics.json``
    against the ground truth.
 
-Everything is written into a staging folder beside the output (``demo_output.partial-XXXX``), which
+Everything is written into a staging folder beside the output (``.depth-estimation-tmp.PID.TOKEN.demo_output``), which
 replaces the output (an earlier demo's) only when the demo succeeded, and is removed when it fails
 or is interrupted: a failed run leaves an earlier result as it was.
 """
@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,20 +70,28 @@ def staged_demo(output: Path, inputs: tuple[str | Path | None, ...] = ()) -> Ite
     """An empty staging folder that becomes ``output`` when the block completes and is removed
     otherwise. An existing ``output`` is replaced only if an earlier demo made it, and never when it
     holds (or lies inside) one of ``inputs`` (e.g. ``--model``)."""
-    from depth_estimation_ros.core.files import refuse_overlap
+    from depth_estimation_ros.core.files import (
+        STAGING_MARK,
+        create_staging_folder,
+        refuse_overlap,
+        remove_stale,
+        temporary_name,
+    )
 
     refuse_overlap(output, [("input", path) for path in inputs])
     _refuse_foreign(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-", dir=output.parent))
+    remove_stale(output.parent)  # what a killed demo left
+    staging = create_staging_folder(output.parent, output.name)
     try:
         (staging / MARKER).write_text("made by depth-estimation demo\n")
         yield staging
         _refuse_foreign(output)  # it may have appeared meanwhile
         old = None
         if output.exists():  # an earlier demo's: renamed aside, so the new one takes its name at once
-            old = Path(tempfile.mkdtemp(prefix=f"{output.name}.old-", dir=output.parent))
+            old = output.parent / temporary_name(output.name)
             os.replace(output, old)
+            (old / STAGING_MARK).write_text(f"{os.getpid()}\n")  # a killed demo's next run sweeps it
         try:
             staging.rename(output)
         except OSError:

@@ -2,7 +2,7 @@
 
 Every file a command writes goes through :func:`staged_file`: a uniquely named temporary in the
 destination folder, created exclusively (``O_EXCL``, so a planted file or symlink is never
-followed), given the permissions the umask allows (``mkstemp`` alone gives 0600), then renamed to
+followed), given the permissions the umask allows (it is created 0600), then renamed to
 its final name. An existing file is replaced only with ``overwrite=True``; otherwise the rename is
 a hard link, which fails if the name appeared meanwhile.
 """
@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,8 +56,13 @@ def refuse_existing(path: str | os.PathLike, what: str = "output", hint: str = "
         raise FileExistsError(f"{what} {path} exists already; not overwriting it ({hint})")
 
 
-# ``.NAME.PID-XXXX.partial[.SUFFIX]`` (files, staging folders) and ``OUT.partial-PID-XXXX`` (bags)
-PARTIAL = re.compile(r"\.(?P<pid>\d+)-[^.]+\.partial|\.partial-(?P<bag>\d+)-")
+# Temporaries are named ``.depth-estimation-tmp.PID.TOKEN.NAME`` (TOKEN: 8 random hex digits; NAME
+# keeps the final name's suffix, so writers pick the same format): no other program makes such
+# names, and the pid tells a later run whether their writer is still alive. A staging *folder* also
+# holds STAGING_MARK, so the sweep never removes a folder this project did not make, whatever its name.
+TEMP_PREFIX = ".depth-estimation-tmp"
+TEMPORARY = re.compile(rf"{re.escape(TEMP_PREFIX)}\.(?P<pid>\d+)\.[0-9a-f]{{8}}\.")
+STAGING_MARK = ".depth-estimation-staging"
 
 
 def pid_alive(pid: int) -> bool:
@@ -70,19 +75,54 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def temporary_name(name: str) -> str:
+    """A name for a temporary of ``name`` that only this project makes, carrying this process's pid."""
+    return f"{TEMP_PREFIX}.{os.getpid()}.{secrets.token_hex(4)}.{name}"
+
+
+def create_temporary(folder: Path, name: str) -> Path:
+    """A new, empty temporary file for ``name`` in ``folder``, created exclusively (``O_EXCL``: a
+    planted file or symlink is never followed)."""
+    while True:
+        path = folder / temporary_name(name)
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:  # the 32-bit token collided: draw again
+            continue
+        return path
+
+
+def create_staging_folder(folder: Path, name: str) -> Path:
+    """A new staging folder for ``name`` in ``folder``, marked as this project's (see :func:`remove_stale`)."""
+    while True:
+        path = folder / temporary_name(name)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        (path / STAGING_MARK).write_text(f"{os.getpid()}\n")
+        return path
+
+
 def remove_stale(folder: str | os.PathLike) -> list[Path]:
-    """Remove the temporaries a killed run left in ``folder`` (``.NAME.PID-XXXX.partial...``, files or
-    folders) whose process is gone; a live run's, a concurrent one's included, are kept."""
+    """Remove the temporaries a killed run of this project left in ``folder``: files named by
+    :func:`temporary_name`, and folders so named that hold :data:`STAGING_MARK`, whose process is
+    gone. A live run's are kept, and nothing else is ever touched: a user's file or folder of any
+    other name, or of that name without the mark, stays."""
     removed = []
     with contextlib.suppress(OSError):
         for entry in Path(folder).iterdir():
-            match = PARTIAL.search(entry.name)
-            if match is None or pid_alive(int(match["pid"] or match["bag"])):
+            match = TEMPORARY.match(entry.name)
+            if match is None or pid_alive(int(match["pid"])):
                 continue
-            if entry.is_dir() and not entry.is_symlink():
+            if entry.is_symlink():  # never one of ours
+                continue
+            if entry.is_file():
+                entry.unlink(missing_ok=True)
+            elif entry.is_dir() and (entry / STAGING_MARK).is_file():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
-                entry.unlink(missing_ok=True)
+                continue
             removed.append(entry)
     return removed
 
@@ -99,11 +139,6 @@ def remove_stale_once(folder: str | os.PathLike) -> None:
         remove_stale(folder)
 
 
-def partial_prefix(name: str) -> str:
-    """Temporary-name prefix carrying this process's pid, so a later run knows when it is stale."""
-    return f".{name}.{os.getpid()}-"
-
-
 @contextmanager
 def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> Iterator[dict[Path, Path]]:
     """Final path → a fresh temporary beside it (same suffix, so writers pick the same format);
@@ -118,11 +153,7 @@ def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) ->
                 refuse_existing(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             remove_stale_once(path.parent)
-            fd, name = tempfile.mkstemp(
-                prefix=partial_prefix(path.stem), suffix=f".partial{path.suffix}", dir=path.parent
-            )
-            os.close(fd)
-            staged[path] = Path(name)
+            staged[path] = create_temporary(path.parent, path.name)
         try:
             with signals_deferred():  # never inside a C++ writer; raised after the write, then cleaned
                 yield staged

@@ -25,7 +25,6 @@ import contextlib
 import io
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,7 +33,7 @@ import numpy as np
 from depth_estimation_ros.core.backends.base import network_input
 from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
 from depth_estimation_ros.core.errors import signals_deferred
-from depth_estimation_ros.core.files import partial_prefix, remove_stale, write_with
+from depth_estimation_ros.core.files import create_staging_folder, remove_stale, write_with
 
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
 TARGETS = ("onnxruntime", "tensorrt")
@@ -95,8 +94,8 @@ def quantize(
     output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(output.parent)  # staging a killed run left
     # The quantiser writes side files (the augmented calibration graph) beside its output: a staging
-    # folder named like every temporary, so that the next run can tell a dead run's leftovers.
-    tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(output.name), suffix=".partial", dir=output.parent))
+    # folder like every temporary, so that the next run can tell a dead run's leftovers.
+    tmp = create_staging_folder(output.parent, output.name)
     try:
         partial = tmp / output.name
         tensorrt = target == "tensorrt"

@@ -30,7 +30,8 @@ CompressedImage topic; without ``camera_info_topic``, the CameraInfo topic in th
 (``<ns>/camera_info`` when there are several). Missing or ambiguous topics raise a ValueError that
 lists the bag's topics and types, and says why a candidate topic was not usable.
 
-The output is written into a sibling ``OUT.partial-XXXX`` folder and renamed to ``OUT`` only when
+The output is written into a sibling staging folder (``.depth-estimation-tmp.PID.TOKEN.OUT``) and renamed
+to ``OUT`` only when
 complete: a failure or Ctrl-C leaves nothing that looks like a finished bag. An existing ``OUT`` is
 never overwritten. Bags are written in rosbag2 format version 8 (numeric QoS in metadata.yaml,
 which Humble's rosbag2 also parses; Iron, Jazzy and later read it too).
@@ -39,10 +40,8 @@ which Humble's rosbag2 also parses; Iron, Jazzy and later read it too).
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -52,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from depth_estimation_ros.core.estimator import DepthEstimator
-from depth_estimation_ros.core.files import refuse_overlap, remove_stale
+from depth_estimation_ros.core.files import create_staging_folder, refuse_overlap, remove_stale
 from depth_estimation_ros.core.validation import load_yaml
 from depth_estimation_ros.ros.inputs import FrameInput
 from depth_estimation_ros.ros.messages import COLOUR_ENCODINGS, MessageTypes
@@ -146,14 +145,14 @@ def refuse_existing(output: Path) -> None:
 def staged_output(output: str | Path) -> Iterator[Path]:
     """A path to write a bag folder at, renamed to ``output`` only when the block completes.
 
-    The bag is written inside a sibling ``<output>.partial-PID-XXXX`` folder, which is removed in every
-    case; on an exception (Ctrl-C included) ``output`` is never created.
+    The bag is written inside a sibling staging folder (:func:`~depth_estimation_ros.core.files.create_staging_folder`),
+    which is removed in every case; on an exception (Ctrl-C included) ``output`` is never created.
     """
     output = Path(output)
     refuse_existing(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(output.parent)  # what a killed run left; a live run's staging is kept
-    partial = Path(tempfile.mkdtemp(prefix=f"{output.name}.partial-{os.getpid()}-", dir=output.parent))
+    partial = create_staging_folder(output.parent, output.name)
     try:
         staging = partial / output.name  # so the storage file is named after the output
         yield staging
