@@ -176,3 +176,11 @@ def test_predict_clouds_keep_flying_pixels_only_when_asked(hf_folders, images, c
         counts[bool(flags)] = len(read_ply(out / "frame_0.ply")[1])
     assert counts[True] == 120 * 160
     assert counts[False] < counts[True]
+
+
+def test_a_focal_length_dependent_model_without_intrinsics_says_its_depth_is_not_metric(hf_folders, images, tmp_path,
+                                                                                       caplog):  # fmt: skip
+    assert main(["predict", "--model", str(hf_folders["depth_pro"]), "--input", str(images), "--output",
+                 str(tmp_path / "out")]) == 0  # fmt: skip
+    assert "this model's depth (canonical_inverse_depth, focal rule inverse_focal) is not metric" in caplog.text
+    assert "pass --camera or --fx --fy --cx --cy" in caplog.text

@@ -282,6 +282,62 @@ def _(ctx):
     assert f"image {source / 'b.png'} is a FIFO, expected a regular file" in line
 
 
+# ============================================================================ metres
+
+
+@case("predict-camera-absurd-focal", "predict", "`--camera` YAML with `fx: 1e30`, or `--fx 1e-30 ...`",
+      "exit 1 naming the file (exit 2 for the options), `fx=1e+30 px is not plausible for a 96x64 image`; "
+      "nothing written")  # fmt: skip
+def _(ctx):
+    camera = camera_yaml(ctx, CAMERA.replace("80.0, 0, 48", "1e30, 0, 48"))
+    line = ctx.fails(1, *predict_with_camera(ctx, camera))
+    assert f"{camera}: camera K: fx=1e+30 px is not plausible for a 96x64 image" in line
+    source = images(ctx.tmp / "in")
+    line = ctx.fails(2, *predict_args(ctx, source, ctx.tmp / "out", "--fx", "1e-30", "--fy", "80", "--cx", "48",
+                                      "--cy", "32"))  # fmt: skip
+    assert "fx=1e-30 px is not plausible" in line
+    assert not (ctx.tmp / "out").exists()
+
+
+@case("predict-absurd-metres", "predict", "a metric model scaled by `--scale-source fixed --fixed-scale 1e6` "
+      "(depths of 10⁶ m and more)", "exit 0 with a warning counting the pixels outside the plausible range "
+      "(the card's range ×/÷ 10, within 1 mm-10 km); they are NaN in the .npy and 0 in the PNG, never "
+      "metres")  # fmt: skip
+def _(ctx):
+    import cv2
+    import numpy as np
+
+    source = images(ctx.tmp / "in", names=("a.png",))
+    logged = ctx.fixture("caplog")
+    code, _, err = ctx.run(*predict_args(ctx, source, ctx.tmp / "out", "--scale-source", "fixed",
+                                         "--fixed-scale", "1e6"))  # fmt: skip
+    assert code == 0, err
+    assert "3072 depth pixel(s) outside the plausible 0.05-100 m were written as invalid" in logged.text
+    depth = np.load(ctx.tmp / "out" / "a_depth.npy")
+    assert not (depth > 100).any()  # NaN compares false: no absurd metre survives
+    assert np.isnan(depth).all()
+    assert not cv2.imread(str(ctx.tmp / "out" / "a_depth.png"), cv2.IMREAD_UNCHANGED).any()
+
+
+@case("predict-sparse-absurd-metres", "predict", "`--scale-source sparse_depth` with sparse depth of 1e30 m "
+      "(float32 .npy) for a metric model", "the readings are holes, not a scale: the depth written is the "
+      "model's own, as without sparse depth, never scaled towards 1e30")  # fmt: skip
+def _(ctx):
+    import numpy as np
+
+    source = images(ctx.tmp / "in", names=("a.png",))
+    sparse = ctx.tmp / "sparse"
+    sparse.mkdir()
+    np.save(sparse / "a.npy", np.full((16, 24), 1e30, np.float32))
+    code, _, err = ctx.run(*predict_args(ctx, source, ctx.tmp / "anchored", "--scale-source", "sparse_depth",
+                                         "--sparse-depth", sparse))  # fmt: skip
+    assert code == 0, err
+    assert ctx.run(*predict_args(ctx, source, ctx.tmp / "own"))[0] == 0
+    np.testing.assert_array_equal(
+        np.load(ctx.tmp / "anchored" / "a_depth.npy"), np.load(ctx.tmp / "own" / "a_depth.npy")
+    )
+
+
 @pytest.mark.parametrize("case_id", cases_of(__name__))
 def test_bad_input(case_id, request, tmp_path, capsys):
     run_case(case_id, request, tmp_path, capsys)

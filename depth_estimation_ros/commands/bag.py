@@ -75,6 +75,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"  bad frames (skipped): {summary['bad_frames']}, e.g. {summary['bad_frame_reasons'][0]}")
     for key in (k for k in summary if k.startswith("frames_without_") and summary[k]):
         print(f"  frames without their {key.removeprefix('frames_without_')} (scale held): {summary[key]}")
+    if summary["implausible_depth_pixels"]:
+        low, high = summary["plausible_depth"]
+        print(f"  depth pixels outside the plausible {low:g}-{high:g} m, written as NaN: "
+              f"{summary['implausible_depth_pixels']} (check the intrinsics and the sparse depth)")  # fmt: skip
     if summary["bad_camera_infos"]:
         print(f"  undecodable CameraInfo messages (skipped): {summary['bad_camera_infos']}")
 

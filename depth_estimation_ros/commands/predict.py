@@ -189,6 +189,7 @@ def predict(
         raise NotADirectoryError(f"output {out_dir} is a file, expected a folder for the results")
     total, items = frames(source)
     edges = EdgeFilter() if edge_filter else None
+    implausible = estimator.implausible  # the estimator may have run before
     out_dir.mkdir(parents=True, exist_ok=True)
     count = skipped = 0
     try:
@@ -199,7 +200,11 @@ def predict(
             frame_camera = camera
             if frame_camera is None:
                 frame_camera = assumed_camera(rgb.shape[1], rgb.shape[0])
-                if count == 0:
+                if count == 0 and estimator.card.camera_dependent:  # its metres come from the focal length
+                    log.warning("no camera intrinsics given: this model's depth (%s, focal rule %s) is not metric "
+                                "without them (it assumes K=%s); pass --camera or --fx --fy --cx --cy",
+                                estimator.card.output, estimator.card.focal_rule, frame_camera.K.tolist())  # fmt: skip
+                elif count == 0:
                     log.warning("no camera intrinsics given: point clouds assume %s", frame_camera.K.tolist())
             try:
                 result = estimator(rgb, frame_camera, sparse=read_sparse(sparse, name), stamp=index / 30)
@@ -215,6 +220,13 @@ def predict(
         raise
     if skipped:
         log.warning("%d frame(s) had no metric scale and were skipped", skipped)
+    if implausible := estimator.implausible - implausible:
+        log.warning(
+            "%d depth pixel(s) outside the plausible %g-%g m were written as invalid (NaN, 0 in the PNG): "
+            "check the intrinsics and the sparse depth",
+            implausible,
+            *estimator.card.plausible_depth,
+        )
     if not count and skipped:
         raise ValueError(f"no frame of {source} could be given a metric scale (see the warnings above)")
     return count
@@ -260,7 +272,10 @@ def camera_from_args(args: argparse.Namespace) -> CameraModel | None:
         return None
     _, first = frames(args.input)
     height, width = next(first)[1].shape[:2]
-    return CameraModel.from_intrinsics(args.fx, args.fy, args.cx, args.cy, width, height)
+    try:
+        return CameraModel.from_intrinsics(args.fx, args.fy, args.cx, args.cy, width, height)
+    except ValueError as exc:  # e.g. --fx 1e30: refused before anything loads
+        raise UsageError(f"--fx --fy --cx --cy: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

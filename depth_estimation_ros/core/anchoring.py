@@ -59,6 +59,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from depth_estimation_ros.core.card import PLAUSIBLE_DEPTH_M
+
 KINDS = ("depth", "inverse_depth")
 
 
@@ -125,7 +127,8 @@ def sample_sparse(pred: np.ndarray, sparse: np.ndarray) -> tuple[np.ndarray, np.
     """Correspondences ``(pred values, metric depths)`` (float64, equal length) from a sparse depth image.
 
     ``sparse`` (h, w) is registered to the same camera as ``pred`` (H, W) but may have any
-    resolution. Valid sparse pixels are finite and > 0 (0 and NaN are holes); ``uint16`` is read
+    resolution. Valid sparse pixels are finite, > 0 and plausible metres (``PLAUSIBLE_DEPTH_M``:
+    0, NaN and a reading of 1e30 are holes); ``uint16`` is read
     as millimetres (metres = value / 1000), floating point as metres. Each valid sparse pixel
     ``(u_s, v_s)`` maps to the prediction pixel whose centre is nearest, with the pixel-centre
     convention ``u = (u_s + 0.5) · W / w − 0.5`` (and likewise ``v``), rounded half up and clipped
@@ -149,6 +152,10 @@ def sample_sparse(pred: np.ndarray, sparse: np.ndarray) -> tuple[np.ndarray, np.
             index, depth = index[finite], depth[finite]
     else:
         raise ValueError(f"sparse depth must be uint16 millimetres or float metres, got dtype {sparse.dtype}")
+    low, high = PLAUSIBLE_DEPTH_M
+    plausible = (depth >= low) & (depth <= high)  # a reading of 1e30 m is a hole, not a scale
+    if not plausible.all():
+        index, depth = index[plausible], depth[plausible]
     vs, us = np.divmod(index, w)
     if (h, w) == (H, W):
         pixel = index

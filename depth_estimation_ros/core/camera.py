@@ -29,6 +29,9 @@ from depth_estimation_ros.core.files import load_yaml_mapping
 from depth_estimation_ros.core.validation import integer, numbers, shown, text
 
 MAX_DISTORTION = 14  # coefficients of OpenCV's largest model (rational + thin prism + tilted)
+# Focal lengths and principal points within this factor of the image's larger side: fields of
+# view from about 0.1° to 179.9°, principal points up to that far outside the image.
+PLAUSIBLE_RATIO = 1000.0
 
 
 def _matrix(values, shape: tuple[int, int], name: str) -> np.ndarray:
@@ -85,10 +88,20 @@ class CameraModel:
             raise ValueError(f"D must be at most {MAX_DISTORTION} numbers, got {D.size}")
         object.__setattr__(self, "D", D)
         object.__setattr__(self, "R", _matrix(self.R, (3, 3), "R"))
+        side = max(self.width, self.height)
         for name, matrix in (("K", K), ("P", P)):
             fx, fy = matrix[0, 0], matrix[1, 1]
             if not (fx > 0 and fy > 0):
                 raise ValueError(f"camera {name} must have positive focal lengths, got fx={fx}, fy={fy}")
+            # refused at the door: intrinsics of 1e30 or 1e-30 would turn into depths of 1e30 m
+            far = side * PLAUSIBLE_RATIO
+            bounds = {"fx": (fx, side / PLAUSIBLE_RATIO, far), "fy": (fy, side / PLAUSIBLE_RATIO, far),
+                      "cx": (matrix[0, 2], -far, far), "cy": (matrix[1, 2], -far, far)}  # fmt: skip
+            for axis, (value, low, high) in bounds.items():
+                if not low <= value <= high:
+                    raise ValueError(f"camera {name}: {axis}={value:g} px is not plausible for a {self.width}x"
+                                     f"{self.height} image (expected {low:g} to {high:g} px; a focal length in "
+                                     f"that range is a field of view between 0.1° and 179.9°)")  # fmt: skip
 
     @classmethod
     def from_intrinsics(

@@ -108,6 +108,14 @@ class InputRule:
         return replace(self, height=height, width=width, fixed=True)
 
 
+# Depth that can be metres in a camera's depth image at all: 1 mm to 10 km. Nothing outside is
+# published or written as metres, whatever the model, the intrinsics or the anchor made of it.
+PLAUSIBLE_DEPTH_M = (1e-3, 1e4)
+# How far beyond its card's range a metric model's depth may go: focal-length correction and
+# anchoring legitimately move it (a narrower lens, a scale fitted to a sensor), but not by 10×.
+RANGE_MARGIN = 10.0
+
+
 @dataclass(frozen=True)
 class ModelCard:
     """What a model computes, carried in checkpoints, ONNX metadata and engine sidecars."""
@@ -147,6 +155,16 @@ class ModelCard:
     @property
     def camera_dependent(self) -> bool:
         return self.focal_rule != "none"
+
+    @property
+    def plausible_depth(self) -> tuple[float, float]:
+        """Metres this model's output may be published as: its range widened by :data:`RANGE_MARGIN`
+        (a relative model's range says nothing of metres: the global bound), within
+        :data:`PLAUSIBLE_DEPTH_M`."""
+        low, high = PLAUSIBLE_DEPTH_M
+        if self.relative:
+            return low, high
+        return max(low, self.min_depth / RANGE_MARGIN), min(high, self.max_depth * RANGE_MARGIN)
 
     def to_dict(self) -> dict:
         return asdict(self)

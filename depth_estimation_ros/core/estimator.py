@@ -196,6 +196,17 @@ def postprocess(
     return DepthResult(maps["depth"], maps.get("confidence"), camera)
 
 
+def drop_implausible(depth: np.ndarray, bounds: tuple[float, float]) -> int:
+    """Set depth outside ``bounds`` (metres) to NaN, in place; returns how many finite values that was."""
+    low, high = bounds
+    outside = ~((depth >= low) & (depth <= high))  # NaN too, already invalid
+    outside &= np.isfinite(depth)
+    count = int(np.count_nonzero(outside))
+    if count:
+        depth[outside] = np.nan
+    return count
+
+
 class NoMetricScale(ValueError):
     """A relative model's frame before any metric scale is known: nothing is published as metres."""
 
@@ -275,6 +286,7 @@ class DepthEstimator:
         self.focal_correction = self.card.focal_rule == "ratio" if focal_correction is None else focal_correction
         self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
         self.timings: dict[str, float] = {}  # seconds per stage of the last call
+        self.implausible = 0  # pixels so far outside the card's plausible metres, made NaN
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -336,5 +348,6 @@ class DepthEstimator:
                 raise NoMetricScale(f"no metric scale yet (scale_source {self.anchor.source}): {why}")
             if metric is not result.depth:
                 np.copyto(result.depth, metric)
+        self.implausible += drop_implausible(result.depth, self.card.plausible_depth)
         self.timings = {"preprocess": ran - start, "inference": done - ran, "postprocess": time.perf_counter() - done}
         return result

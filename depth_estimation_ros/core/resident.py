@@ -93,20 +93,23 @@ class DeviceFramePath:
         max_range: float | None = None,
         edges: EdgeFilter | None = None,
         edges_in_depth: bool = False,
+        bounds: tuple[float, float] | None = None,
     ) -> None:
         """Set the options (a change takes effect on the next frame, with new constants and graph).
 
-        ``edges``: the flying-pixel filter for the cloud (and for ``depth`` too with ``edges_in_depth``)."""
+        ``edges``: the flying-pixel filter for the cloud (and for ``depth`` too with ``edges_in_depth``).
+        ``bounds``: plausible metres (the card's); depth outside becomes NaN, as on the host."""
         self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
         self.points, self.rgb, self.decimation, self.max_range = points, rgb, decimation, max_range
         self.edges, self.edges_in_depth = edges, edges_in_depth and edges is not None
+        self.bounds = bounds
         self.fields, self.point_step = cloud_layout(rgb)
 
     # ------------------------------------------------------------------ constants per camera
     def _prepare(self, camera: CameraModel) -> None:
         edges = None if self.edges is None else (self.edges.angle_deg, self.edges.floor_angle_deg)
         options = (self.resize, self.output_resolution, self.min_confidence, self.points, self.rgb, self.decimation,
-                   self.max_range, edges, self.edges_in_depth)  # fmt: skip
+                   self.max_range, edges, self.edges_in_depth, self.bounds)  # fmt: skip
         key = (camera.size, camera.P.tobytes(), options)
         if key == self._key:
             return
@@ -187,6 +190,9 @@ class DeviceFramePath:
                 )[0, 0]
                 for k, m in maps.items()
             }
+        if self.bounds is not None:
+            low, high = self.bounds
+            maps["depth"] = torch.where((maps["depth"] >= low) & (maps["depth"] <= high), maps["depth"], float("nan"))
         depth = maps["depth"]
         if self.edges is not None and (self.points or self.edges_in_depth):
             flying = torch.zeros(depth.shape, dtype=torch.bool, device=depth.device)

@@ -453,6 +453,7 @@ def process_bag(
             else DepthEstimator(estimator_or_model, backend, **(estimator_options or {}))
         )
         pipeline = DepthPipeline(estimator, MessageTypes.from_typestore(store), **options)
+        implausible = estimator.implausible  # the estimator may have run before
         source_input = pipeline.frame_input
         if source_input is not None:
             found = _input_topic(reader, topics.image, sparse_depth_topic, source_input)
@@ -477,6 +478,8 @@ def process_bag(
         camera_info_topic=topics.camera_info,
         compressed=topics.compressed,
         backend=estimator.backend.describe(),
+        implausible_depth_pixels=estimator.implausible - implausible,
+        plausible_depth=estimator.card.plausible_depth,
         seconds=seconds,
         frames_per_second=summary["frames"] / seconds if seconds > 0 else 0.0,
     )

@@ -394,6 +394,8 @@ class DepthNode(LifecycleNode):
             "model": f"{self.params['model']} ({self.estimator.info.name})",
             "model output": self.estimator.card.output,
             "focal correction": "on" if self.estimator.focal_correction else "off",
+            "plausible depth (m)": "{:g} to {:g}".format(*self.estimator.card.plausible_depth),
+            "implausible depth pixels (NaN)": str(self.estimator.implausible),
         }
         anchor = self.estimator.anchor
         if anchor is not None:

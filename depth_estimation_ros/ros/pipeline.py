@@ -263,7 +263,8 @@ class DepthPipeline:
         path.configure(resize=estimator.resize, output_resolution=estimator.output_resolution,
                        min_confidence=estimator.min_confidence, points=self.publish_points, rgb=self.points_rgb,
                        decimation=self.points_decimation, max_range=self.points_max_range or None,
-                       edges=edges, edges_in_depth=self.filters_depth)  # fmt: skip
+                       edges=edges, edges_in_depth=self.filters_depth,
+                       bounds=estimator.card.plausible_depth)  # fmt: skip
         dense = path(rgb, camera, views)
         computed = time.perf_counter()
         arrays = FrameArrays(views["depth"], out_camera, storages, views.get("confidence"))
