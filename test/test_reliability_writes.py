@@ -153,6 +153,29 @@ def _(ctx):
     assert list(out.iterdir()) == []
 
 
+@case("export-sigterm-while-tracing", "export", "SIGTERM as the exporter starts tracing, for a checkpoint and a "
+      "transformers folder (whose dynamo exporter has a TorchScript fallback)", "exit 143 at once: the exporter "
+      "never runs on, the fallback is not tried, no output, no temporary")  # fmt: skip
+def _(ctx):
+    real, traced = torch.onnx.export, []
+
+    def interrupted_export(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(1000))  # a few bytecodes: the handler runs here unless the signal is held
+        traced.append(kwargs.get("dynamo"))
+        return real(*args, **kwargs)
+
+    ctx.fixture("monkeypatch").setattr(torch.onnx, "export", interrupted_export)
+    checkpoint, _ = ctx.deployed["acan"]
+    for source in (checkpoint, ctx.fixture("hf_folders")["dpt"]):
+        out = ctx.tmp / source.name
+        out.mkdir()
+        code, _, err = ctx.run("export", "--checkpoint", source, "--output", out / "m.onnx")
+        assert code == 143, err
+        assert traced == []
+        assert list(out.iterdir()) == []
+
+
 @case("export-int8-sigterm", "export", "`--precision int8`: SIGTERM inside the ORT quantiser",
       "exit 143; no output, no int8 staging folder")  # fmt: skip
 def _(ctx):
@@ -226,6 +249,31 @@ def _(ctx):
     code, _, err = ctx.run("quantize", onnx_path, out / "q.onnx", "--frames", "2")
     assert code == 0, err
     assert sorted(p.name for p in out.iterdir()) == ["q.onnx"]
+
+
+@case("quantize-sigint-during-calibration", "quantize", "Ctrl-C while the calibration reads its second of 8 frames",
+      "exit 130 at that frame (calibration is not deferred: only the final write is); no output, no "
+      "temporary")  # fmt: skip
+def _(ctx):
+    import depth_estimation_ros.commands.quantize as command_module
+
+    _, onnx_path = ctx.deployed["acan"]
+    out = ctx.tmp / "out"
+    out.mkdir()
+    real, served = command_module.synthetic_frames, []
+
+    def interrupted_frames(*args, **kwargs):
+        for index, frame in enumerate(real(*args, **kwargs)):
+            if index == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+            served.append(index)
+            yield frame
+
+    ctx.fixture("monkeypatch").setattr(command_module, "synthetic_frames", interrupted_frames)
+    code, _, err = ctx.run("quantize", onnx_path, out / "q.onnx", "--frames", "8")
+    assert code == 130, err
+    assert served == [0]  # the interrupt ended the calibration where it arrived
+    assert list(out.iterdir()) == []
 
 
 # ============================================================================ bag

@@ -2,6 +2,7 @@
 the model cards and focal rules that make their output metres."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -229,3 +230,21 @@ def test_an_old_checkpoint_without_a_focal_length_is_used_as_is_and_says_so_once
     assert model.focal_length is None
     assert model.card((72, 96)).focal_rule == "none"
     assert caplog.text.count("records no training focal length") == 1
+
+
+@pytest.mark.parametrize(
+    ("readme", "licence"),
+    [
+        ("---\nlibrary_name: transformers\nlicense: apache-2.0\n---\n# Model\n", "apache-2.0"),
+        ("---\nlicence: 'cc-by-nc-4.0'\n---\n", "cc-by-nc-4.0"),
+        ("# Model\n---\nlicense: mit\n---\n", ""),  # not a header: the file does not open with it
+        ("---\ntags: [depth]\n---\nlicense: mit\n", ""),  # in the body, not the header
+        ("---\n" + "\n" * 1_000_000, ""),  # opened and never closed: one bounded pass, not quadratic time
+    ],
+    ids=["header", "quoted", "no-header", "body", "unclosed"],
+)
+def test_the_licence_comes_from_the_model_cards_header_in_one_bounded_pass(hf_folders, tmp_path, readme, licence):
+    folder = tmp_path / "model"
+    shutil.copytree(hf_folders["dpt"], folder)
+    (folder / "README.md").write_text(readme)
+    assert card_from_folder(folder).licence == licence

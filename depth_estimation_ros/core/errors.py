@@ -82,6 +82,14 @@ def _interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
     return None
 
 
+def reraise_interrupt(exc: BaseException) -> None:
+    """Raise the Ctrl-C/SIGTERM a library wrapped into ``exc``, if any: for handlers that would
+    otherwise take it for a failure and go on (a fallback, a retry)."""
+    interrupt = _interrupt_in(exc)
+    if interrupt is not None:
+        raise interrupt from None
+
+
 def debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
     """(debug?, argv without ``--debug``)."""
     rest = [a for a in argv if a != DEBUG_FLAG]

@@ -140,9 +140,14 @@ def remove_stale_once(folder: str | os.PathLike) -> None:
 
 
 @contextmanager
-def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) -> Iterator[dict[Path, Path]]:
+def staged_files(
+    paths: Iterable[str | os.PathLike], overwrite: bool = False, defer_signals: bool = True
+) -> Iterator[dict[Path, Path]]:
     """Final path → a fresh temporary beside it (same suffix, so writers pick the same format);
-    all renamed when the block completes, all removed in every other case."""
+    all renamed when the block completes, all removed in every other case.
+
+    ``defer_signals``: hold Ctrl-C/SIGTERM for the whole block (a block that only writes); a block
+    that also computes for long (loading, tracing) passes False and defers around its write itself."""
     paths = [Path(p) for p in paths]
     staged: dict[Path, Path] = {}
     try:
@@ -155,7 +160,7 @@ def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) ->
             remove_stale_once(path.parent)
             staged[path] = create_temporary(path.parent, path.name)
         try:
-            with signals_deferred():  # never inside a C++ writer; raised after the write, then cleaned
+            with signals_deferred() if defer_signals else contextlib.nullcontext():  # never inside a C++ writer
                 yield staged
         except OSError as exc:  # say where, and say when the device is full (numpy's short writes do not)
             folder = paths[0].parent
@@ -171,9 +176,9 @@ def staged_files(paths: Iterable[str | os.PathLike], overwrite: bool = False) ->
 
 
 @contextmanager
-def staged_file(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def staged_file(path: str | os.PathLike, overwrite: bool = False, defer_signals: bool = True) -> Iterator[Path]:
     """A fresh temporary path beside ``path``, renamed to ``path`` when the block completes."""
-    with staged_files([path], overwrite) as staged:
+    with staged_files([path], overwrite, defer_signals) as staged:
         yield next(iter(staged.values()))
 
 

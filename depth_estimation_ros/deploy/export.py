@@ -43,7 +43,7 @@ from depth_estimation_ros.core.backends import FORMATS
 from depth_estimation_ros.core.backends.base import METADATA_KEY, ModelInfo
 from depth_estimation_ros.core.backends.tensorrt_backend import PRECISION_KEY, PRECISIONS
 from depth_estimation_ros.core.card import InputRule, ModelCard
-from depth_estimation_ros.core.errors import UsageError
+from depth_estimation_ros.core.errors import UsageError, reraise_interrupt, signals_deferred
 from depth_estimation_ros.core.files import is_hub_id, refuse_overlap, staged_file
 from depth_estimation_ros.core.models import load_checkpoint, model_from_checkpoint
 
@@ -147,10 +147,12 @@ def export_onnx(
             raise ValueError(f"{checkpoint} records no input size: pass --height and --width")
         height, width = height or state["input_size"][0], width or state["input_size"][1]
     # The temporary is claimed first: an existing output or a folder we cannot write fails at once.
-    # Ctrl-C/SIGTERM are held until the graph is written (torch's exporter would wrap them).
-    with staged_file(output, overwrite) as tmp:
+    # Ctrl-C/SIGTERM stop loading and tracing at once (an interrupt torch's exporter wraps is still
+    # one) and are held only while the graph is written.
+    with staged_file(output, overwrite, defer_signals=False) as tmp:
         proto, info = onnx_graph(model_from_checkpoint(state, checkpoint), height, width, batch, opset, checkpoint)
-        onnx.save(convert(proto, tmp), str(tmp))
+        with signals_deferred():
+            onnx.save(convert(proto, tmp), str(tmp))
     log.info("exported %s (%dx%d, opset %d, %s) to %s", info.name, width, height, opset, precision, output)
     return output
 
@@ -217,9 +219,10 @@ def _export_transformers(
     folder = resolve(checkpoint)  # a folder without config.json, or an id not in the cache, is named
     card = card_from_folder(folder)
     height, width = transformers_size(folder, card, height, width)
-    with staged_file(output, overwrite) as tmp:
+    with staged_file(output, overwrite, defer_signals=False) as tmp:  # as export_onnx
         proto, info, exporter = transformers_graph(folder, height, width, batch, opset)
-        onnx.save(convert(proto, tmp) if convert else proto, str(tmp))
+        with signals_deferred():
+            onnx.save(convert(proto, tmp) if convert else proto, str(tmp))
     log.info(
         "exported %s (%dx%d, opset %d) with the %s exporter to %s", info.name, height, width, opset, exporter, output
     )
@@ -263,6 +266,7 @@ def transformers_graph(checkpoint, height: int, width: int, batch: int, opset: i
         try:
             proto = export_proto(wrapper, example, opset, dynamo=exporter == "dynamo")
         except Exception as exc:
+            reraise_interrupt(exc)  # Ctrl-C in the first exporter is not a reason to try the second
             failures.append(f"{exporter}: {_first_line(exc)}")
             continue
         if (written := graph_opset(proto)) != opset:

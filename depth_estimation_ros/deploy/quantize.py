@@ -32,7 +32,6 @@ import numpy as np
 
 from depth_estimation_ros.core.backends.base import network_input
 from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
-from depth_estimation_ros.core.errors import signals_deferred
 from depth_estimation_ros.core.files import create_staging_folder, remove_stale, write_with
 
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
@@ -100,8 +99,10 @@ def quantize(
         partial = tmp / output.name
         tensorrt = target == "tensorrt"
         try:
-            # a signal inside ORT's C++ code would surface as an internal error: held until it returns
-            with signals_deferred(), contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints
+            # Not deferred: calibration takes minutes, and Ctrl-C or SIGTERM must stop it within a frame.
+            # An interrupt that ORT wraps into its own error is still one (the command's boundary finds
+            # it in the chain of causes); whatever it leaves is in the staging folder, removed below.
+            with contextlib.redirect_stdout(io.StringIO()):  # the calibrator prints
                 quantize_static(
                     str(onnx_path),
                     str(partial),

@@ -26,8 +26,8 @@ feeding sparse depth in as its prompt is not wired yet.
 
 from __future__ import annotations
 
+import itertools
 import os
-import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,14 +83,28 @@ def resolve(model: str | os.PathLike) -> Path:
     raise FileNotFoundError(f"model file not found: {path}")
 
 
+FRONT_MATTER_LINES = 200  # a Hub model card's YAML header is a few dozen lines
+
+
 def _licence(folder: Path) -> str:
-    """The licence a folder's README (Hub model card) states in its YAML front matter, if any."""
+    """The licence a folder's README (Hub model card) states in its YAML front matter, if any.
+
+    One pass over at most the first :data:`FRONT_MATTER_LINES` lines (a header opened by ``---``
+    and never closed costs no more than one that closes)."""
     readme = folder / "README.md"
     if not readme.is_file() or readme.stat().st_size > CONFIG_LIMIT:
         return ""
-    match = re.search(r"^---\s*$(.*?)^---\s*$", readme.read_text(encoding="utf-8", errors="replace"), re.M | re.S)
-    found = re.search(r"^licen[cs]e:\s*(\S+)", match.group(1), re.M) if match else None
-    return found.group(1).strip("'\"") if found else ""
+    with readme.open(encoding="utf-8", errors="replace") as text:
+        lines = [line.strip() for line in itertools.islice(text, FRONT_MATTER_LINES)]
+    if not lines or lines[0] != "---":
+        return ""
+    for line in lines[1:]:
+        if line == "---":
+            break
+        key, _, value = line.partition(":")
+        if key in ("license", "licence") and value.strip():
+            return value.split()[0].strip("'\"")
+    return ""
 
 
 def _size(processor: dict, default: tuple[int, int]) -> tuple[int, int]:
