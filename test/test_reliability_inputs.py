@@ -282,6 +282,68 @@ def _(ctx):
     assert f"image {source / 'b.png'} is a FIFO, expected a regular file" in line
 
 
+# ============================================================================ model folders
+
+
+def folder_copy(ctx, family: str):
+    import shutil
+
+    folder = ctx.tmp / family
+    shutil.copytree(ctx.fixture("hf_folders")[family], folder)
+    return folder
+
+
+def rewrite_weights(folder, change):
+    from safetensors.torch import load_file, save_file
+
+    weights = change(load_file(folder / "model.safetensors"))
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
+@case("predict-folder-partial-weights", "predict", "a transformers folder whose `model.safetensors` holds half "
+      "of its tensors (a partial download)", "exit 1 naming the folder: `the weights do not fit the dpt model of "
+      "its config.json: N of the model's M tensors are missing`; nothing written (they would be random)")  # fmt: skip
+def _(ctx):
+    folder = folder_copy(ctx, "dpt")
+    rewrite_weights(folder, lambda w: {k: w[k] for k in sorted(w)[: len(w) // 2]})
+    line = ctx.fails(1, *predict_args(ctx, images(ctx.tmp / "in"), ctx.tmp / "out", "--model", folder))
+    assert f"{folder}: the weights do not fit the dpt model of its config.json" in line
+    assert "of the model's" in line
+    assert "tensors are missing" in line
+    assert not (ctx.tmp / "out").exists() or not any((ctx.tmp / "out").iterdir())
+
+
+@case("predict-folder-other-family-weights", "predict", "a DPT folder holding a Depth Anything folder's "
+      "`model.safetensors`", "exit 1 naming the folder; counts the missing tensors and those that are not the "
+      "model's; nothing written")  # fmt: skip
+def _(ctx):
+    import shutil
+
+    folder = folder_copy(ctx, "dpt")
+    shutil.copy(ctx.fixture("hf_folders")["depth_anything_metric"] / "model.safetensors", folder / "model.safetensors")
+    line = ctx.fails(1, *predict_args(ctx, images(ctx.tmp / "in"), ctx.tmp / "out", "--model", folder))
+    assert f"{folder}:" in line
+    assert "the weights do not fit the dpt model of its config.json" in line
+    assert "have another shape" in line
+    assert not (ctx.tmp / "out").exists() or not any((ctx.tmp / "out").iterdir())
+
+
+@case("predict-folder-float16", "predict", "a transformers folder saved in float16 (weights and "
+      "`dtype: float16` in config.json)", "loads cast to float32; exit 0; finite metres")  # fmt: skip
+def _(ctx):
+    import json
+
+    import numpy as np
+
+    folder = folder_copy(ctx, "depth_anything_metric")
+    rewrite_weights(folder, lambda w: {k: v.half() for k, v in w.items()})
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "dtype": "float16", "torch_dtype": "float16"}))
+    code, _, err = ctx.run(*predict_args(ctx, images(ctx.tmp / "in"), ctx.tmp / "out", "--model", folder))
+    assert code == 0, err
+    assert np.isfinite(np.load(ctx.tmp / "out" / "a_depth.npy")).all()
+
+
 # ============================================================================ metres
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import math
 import os
 import signal
@@ -198,3 +199,18 @@ MAX_IMAGE_SIDE = 8192
 
 def image_side(text: str) -> int:
     return _parse(text, int, lambda v: 1 <= v <= MAX_IMAGE_SIDE, f"an image side of 1 to {MAX_IMAGE_SIDE} pixels")
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str):
+    """Silence libraries' own logging (a failed opset conversion logs a traceback); the outcome is
+    checked and reported here instead."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)

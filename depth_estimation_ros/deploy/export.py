@@ -28,7 +28,6 @@ precision is recorded in the metadata under :data:`PRECISION_KEY`.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
@@ -43,7 +42,7 @@ from depth_estimation_ros.core.backends import FORMATS
 from depth_estimation_ros.core.backends.base import METADATA_KEY, ModelInfo
 from depth_estimation_ros.core.backends.tensorrt_backend import PRECISION_KEY, PRECISIONS
 from depth_estimation_ros.core.card import InputRule, ModelCard
-from depth_estimation_ros.core.errors import UsageError, reraise_interrupt, signals_deferred
+from depth_estimation_ros.core.errors import UsageError, quiet_loggers, reraise_interrupt, signals_deferred
 from depth_estimation_ros.core.files import is_hub_id, refuse_overlap, staged_file
 from depth_estimation_ros.core.models import load_checkpoint, model_from_checkpoint
 
@@ -292,21 +291,6 @@ def transformers_graph(checkpoint, height: int, width: int, batch: int, opset: i
             unsupported,
         )
     return proto, info, exporter
-
-
-@contextlib.contextmanager
-def quiet_loggers(*names: str):
-    """Silence libraries' own logging (a failed opset conversion logs a traceback); the outcome is
-    checked and reported here instead."""
-    loggers = [logging.getLogger(name) for name in names]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL + 1)
-    try:
-        yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
 
 
 def export_proto(wrapper: DeployableDepth, example: torch.Tensor, opset: int, dynamo: bool = True):

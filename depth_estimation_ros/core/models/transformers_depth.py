@@ -36,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from depth_estimation_ros.core.card import InputRule, ModelCard
+from depth_estimation_ros.core.errors import quiet_loggers
 from depth_estimation_ros.core.files import is_hub_id
 from depth_estimation_ros.core.validation import read_json
 
@@ -220,6 +221,31 @@ class TransformersDepth(nn.Module):
         return {"depth": depth}
 
 
+def check_weights_fit(folder: Path, model_tensors: dict, loading: dict, family: str) -> None:
+    """Refuse a folder whose weights do not fit the model its config.json builds (a partial or empty
+    download, another family's or another size's weights): what is missing would be random."""
+    missing, unexpected = sorted(loading.get("missing_keys") or []), sorted(loading.get("unexpected_keys") or [])
+    mismatched = list(loading.get("mismatched_keys") or [])
+    if not (missing or unexpected or mismatched):
+        return
+    total = len(model_tensors)
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} of the model's {total} tensors are missing (e.g. {missing[0]})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} tensors in it are not the model's (e.g. {unexpected[0]})")
+    if mismatched:
+        parts.append(f"{len(mismatched)} have another shape (e.g. {mismatched[0][0]})")
+    found = {key.split(".")[0] for key in set(model_tensors) - set(missing)} | {k.split(".")[0] for k in unexpected}
+    wanted = {key.split(".")[0] for key in model_tensors}
+    if len(missing) == total:  # nothing fits: weights of another family
+        parts.append(f"the weights' structure ({', '.join(sorted(found)) or 'no tensors'}) is not the "
+                     f"{family} model's its config.json describes ({', '.join(sorted(wanted))})")  # fmt: skip
+    raise ValueError(f"{folder}: the weights do not fit the {family} model of its config.json: "
+                     f"{'; '.join(parts)}; a partial download or another model's weights? (refused: missing "
+                     "ones would be random)")  # fmt: skip
+
+
 def load_transformers_model(model: str | os.PathLike, map_location: str | torch.device = "cpu") -> TransformersDepth:
     """Load a transformers depth folder (or cached Hub id) offline, wrapped with its card."""
     folder = resolve(model)
@@ -231,9 +257,20 @@ def load_transformers_model(model: str | os.PathLike, map_location: str | torch.
             f"{folder} is a transformers model folder, but transformers is not installed: pip install transformers"
         ) from None
     try:
-        network = AutoModelForDepthEstimation.from_pretrained(str(folder), local_files_only=True)
+        # float32 whatever the folder was saved in (float16, bfloat16 folders are cast: the CPU and
+        # every backend here run float32 graphs); transformers' own report of what did not load is
+        # silenced and judged below instead
+        with quiet_loggers("transformers"):
+            network, loading = AutoModelForDepthEstimation.from_pretrained(
+                str(folder),
+                local_files_only=True,
+                dtype=torch.float32,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,  # reported in the loading info and refused below, with counts
+            )
     except Exception as exc:
         raise ValueError(f"{folder}: transformers cannot load the model: {exc}") from None
+    check_weights_fit(folder, network.state_dict(), loading, card.family)
     for name, tensor in network.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValueError(f"{folder}: weight {name} holds non-finite values (NaN or inf)")
