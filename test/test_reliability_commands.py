@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from reliability import case, cases_of, run_case
+from reliability import bag_args, case, cases_of, images, predict_args, run_case
 
 
 @case("synth-huge-size", "synth", "`--height 100000` (a typo for 1000)",
@@ -53,6 +53,36 @@ def _(ctx):
         assert not out.exists()
     assert ctx.run("synth", "--bag", ctx.tmp / "ok", "-n", "2", "--height", "48", "--width", "64",
                    "--namespace", "cam/")[0] == 0  # fmt: skip
+
+
+@case("options-that-do-not-apply", "predict, bag", "`--fixed-scale 2` without `--scale-source fixed`, "
+      "`--camera-height 1.5` with `sparse_depth`, `--sparse-depth DIR` without it; for bag also `--scan-height 5` "
+      "without `--scan`, `--edge-filter-depth` with `--edge-filter false`",
+      "exit 2 before the model loads, naming the option and what it needs (`applies only with ...`); nothing "
+      "written")  # fmt: skip
+def _(ctx):
+    source, sparse = images(ctx.tmp / "in"), ctx.tmp / "sparse"
+    sparse.mkdir()
+    bag = ctx.tmp / "bag"  # never read: the refusal comes first
+    for extra, expected in [
+        (("--fixed-scale", "2"), "--fixed-scale applies only with --scale-source fixed"),
+        (("--scale-source", "sparse_depth", "--camera-height", "1.5"),
+         "--camera-height applies only with --scale-source ground_plane"),
+        (("--sparse-depth", sparse), "--sparse-depth applies only with --scale-source sparse_depth"),
+    ]:  # fmt: skip
+        out = ctx.tmp / "out"
+        line = ctx.fails(2, *predict_args(ctx, source, out, "--model", ctx.tmp / "not-loaded.pt", *extra))
+        assert expected in line
+        assert not out.exists()
+    for extra, expected in [
+        (("--fixed-scale", "2"), "--fixed-scale applies only with --scale-source fixed"),
+        (("--scan-height", "5"), "--scan-height applies only with --scan"),
+        (("--edge-filter", "false", "--edge-filter-depth"), "--edge-filter-depth applies only with --edge-filter true"),
+        (("--sparse-depth-topic", "/lidar"), "--sparse-depth-topic applies only with --scale-source sparse_depth"),
+    ]:  # fmt: skip
+        line = ctx.fails(2, *bag_args(ctx, bag, ctx.tmp / "bag_out", *extra))
+        assert expected in line
+        assert not (ctx.tmp / "bag_out").exists()
 
 
 @pytest.mark.parametrize("case_id", cases_of(__name__))

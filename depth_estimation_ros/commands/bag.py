@@ -10,7 +10,14 @@ from typing import Any
 from depth_estimation_ros.core.errors import UsageError, positive_float, positive_int, run_command, unit_float
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.ros.bag import PAIRING_ARGUMENTS, STORAGES, process_bag
-from depth_estimation_ros.ros.parameters import DEFAULTS, SCALE_ARGUMENTS, SCAN_ARGUMENTS, check_together, options_from
+from depth_estimation_ros.ros.parameters import (
+    DEFAULTS,
+    SCALE_ARGUMENTS,
+    SCAN_ARGUMENTS,
+    check_applicable,
+    check_together,
+    options_from,
+)
 from depth_estimation_ros.ros.parameters import add_arguments as add_parameter_arguments
 from depth_estimation_ros.ros.pipeline import PIPELINE_OPTIONS
 
@@ -56,6 +63,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# How this command spells the node's switches (check_applicable names them so).
+FLAGS = {
+    "points_edge_filter": "--edge-filter true",
+    "edge_filter_depth": "--edge-filter-depth",
+    "publish_scan": "--scan",
+}
+
+
 def _yes_no(text: str) -> bool:
     if text.lower() not in ("true", "false"):
         raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
@@ -90,6 +105,14 @@ def run(args: argparse.Namespace) -> int:
         check_together(vars(args))
     except ValueError as exc:  # before anything loads
         raise UsageError(str(exc).replace("parameter ", "--").replace("_", "-")) from None
+    switches = {"points_edge_filter": args.edge_filter, "edge_filter_depth": args.edge_filter_depth,
+                "publish_scan": args.scan}  # fmt: skip
+    try:
+        check_applicable({**vars(args), **switches}, FLAGS)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.sparse_depth_topic and args.scale_source != "sparse_depth":
+        raise UsageError("--sparse-depth-topic applies only with --scale-source sparse_depth; it would be ignored here")
     pipeline_options = {
         **{name: DEFAULTS[name] for name in PIPELINE_OPTIONS},  # the node's defaults, then the flags
         "publish_raw_depth": args.raw_depth,

@@ -37,7 +37,7 @@ from depth_estimation_ros.core.pointcloud import depth_to_points, write_ply
 from depth_estimation_ros.core.validation import cv2_path, input_file, read_image, shown
 from depth_estimation_ros.core.visualize import colorize, side_by_side
 from depth_estimation_ros.ros.messages import depth_to_millimetres
-from depth_estimation_ros.ros.parameters import SCALE_ARGUMENTS, options_from
+from depth_estimation_ros.ros.parameters import SCALE_ARGUMENTS, check_applicable, options_from
 from depth_estimation_ros.ros.parameters import add_arguments as add_parameter_arguments
 
 log = logging.getLogger(__name__)
@@ -279,6 +279,13 @@ def camera_from_args(args: argparse.Namespace) -> CameraModel | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    scale = options_from(args, SCALE_ARGUMENTS)
+    try:
+        check_applicable(scale)
+    except ValueError as exc:  # before anything loads
+        raise UsageError(str(exc)) from None
+    if args.sparse_depth and args.scale_source != "sparse_depth":
+        raise UsageError("--sparse-depth applies only with --scale-source sparse_depth; it would be ignored here")
     camera = camera_from_args(args)
     estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence,
                                **options_from(args, SCALE_ARGUMENTS))  # fmt: skip

@@ -332,6 +332,49 @@ def check_together(values: dict[str, Any]) -> None:
                          f"scan_range_max={values['scan_range_max']}")  # fmt: skip
 
 
+# Options that only mean something with another option's value: a command given one without it
+# refuses it (a silently ignored option is a silently wrong run). The node's parameter file lists
+# every parameter, so the node does not apply this.
+APPLIES_WITH: dict[str, tuple[str, tuple]] = {
+    "fixed_scale": ("scale_source", ("fixed",)),
+    "fixed_shift": ("scale_source", ("fixed",)),
+    "camera_height": ("scale_source", ("ground_plane",)),
+    "camera_pitch": ("scale_source", ("ground_plane",)),
+    "camera_roll": ("scale_source", ("ground_plane",)),
+    "sparse_depth_max_age": ("scale_source", ("sparse_depth",)),
+    "edge_filter_angle": ("points_edge_filter", (True,)),
+    "edge_filter_floor_angle": ("points_edge_filter", (True,)),
+    "edge_filter_depth": ("points_edge_filter", (True,)),
+    "scan_height": ("publish_scan", (True,)),
+    "scan_range_min": ("publish_scan", (True,)),
+    "scan_range_max": ("publish_scan", (True,)),
+    "scan_output_frame": ("publish_scan", (True,)),
+}
+
+
+def inapplicable(values: dict[str, Any]) -> list[tuple[str, str, tuple]]:
+    """(option, the option it needs, the values that option needs) for each option in ``values``
+    set away from its default while the option it needs does not have one of those values."""
+    found = []
+    for name, (needs, allowed) in APPLIES_WITH.items():
+        if name in values and needs in values and values[name] != DEFAULTS[name] and values[needs] not in allowed:
+            found.append((name, needs, allowed))
+    return found
+
+
+def check_applicable(values: dict[str, Any], flags: dict[str, str] | None = None) -> None:
+    """Refuse the first option of :func:`inapplicable`, named as a command-line flag (``flags``:
+    how a command spells a switch, e.g. ``{"publish_scan": "--scan"}``)."""
+    flags = flags or {}
+
+    def flag(name: str) -> str:
+        return flags.get(name, "--" + name.replace("_", "-"))
+
+    for name, needs, allowed in inapplicable(values):
+        condition = flag(needs) if allowed == (True,) else f"{flag(needs)} {' or '.join(map(str, allowed))}"
+        raise ValueError(f"{flag(name)} applies only with {condition}; it would be ignored here")
+
+
 def validate(values: dict[str, Any], *, require_model: bool = True) -> dict[str, Any]:
     """Check a full or partial parameter set; returns it completed with defaults."""
     merged = {**DEFAULTS, **{name: check(name, value) for name, value in values.items()}}
