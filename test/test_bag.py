@@ -405,6 +405,7 @@ def test_a_relative_model_comes_out_metric_with_the_bags_sparse_depth(tmp_path):
     out = tmp_path / "out"
     summary = process_bag(estimator, bag, out, progress=False, copy_input=False)
     assert summary["frames"] == FRAMES
+    assert summary["anchoring"] == {"fitted": FRAMES}  # every frame by its own scan, and said so
     messages = read_mcap(out)["/camera/depth/image"]
     for gt, msg in zip(truth, messages, strict=True):  # log-time order: the bag's
         depth = depth_from_image(msg.ros_msg)

@@ -282,6 +282,25 @@ def _(ctx):
     assert f"image {source / 'b.png'} is a FIFO, expected a regular file" in line
 
 
+@case("predict-anchoring-outcomes", "predict", "`--scale-source sparse_depth` with sparse depth for the first "
+      "of two frames only", "exit 0; the summary counts `1 fitted, 1 held (no sparse_depth for this frame)`: "
+      "a frame the source did not anchor is never reported as anchored")  # fmt: skip
+def _(ctx):
+    import numpy as np
+
+    source = images(ctx.tmp / "in")  # a.png, b.png
+    assert ctx.run(*predict_args(ctx, source, ctx.tmp / "own"))[0] == 0
+    own = np.load(ctx.tmp / "own" / "a_depth.npy")  # a sensor that sees 1.5 times the model's depth
+    sparse = ctx.tmp / "sparse"
+    sparse.mkdir()
+    keep = np.random.default_rng(0).random(own.shape) < 0.3
+    np.save(sparse / "a.npy", np.where(keep, 1.5 * own, 0).astype(np.float32))
+    code, out, err = ctx.run(*predict_args(ctx, source, ctx.tmp / "out", "--scale-source", "sparse_depth",
+                                           "--sparse-depth", sparse))  # fmt: skip
+    assert code == 0, err
+    assert "anchoring (sparse_depth): 1 fitted, 1 held (no sparse_depth for this frame)" in out
+
+
 # ============================================================================ model folders
 
 
@@ -383,7 +402,8 @@ def _(ctx):
 
 @case("predict-sparse-absurd-metres", "predict", "`--scale-source sparse_depth` with sparse depth of 1e30 m "
       "(float32 .npy) for a metric model", "the readings are holes, not a scale: the depth written is the "
-      "model's own, as without sparse depth, never scaled towards 1e30")  # fmt: skip
+      "model's own, as without sparse depth, never scaled towards 1e30; a warning says no frame was anchored "
+      "and why")  # fmt: skip
 def _(ctx):
     import numpy as np
 
@@ -391,9 +411,12 @@ def _(ctx):
     sparse = ctx.tmp / "sparse"
     sparse.mkdir()
     np.save(sparse / "a.npy", np.full((16, 24), 1e30, np.float32))
-    code, _, err = ctx.run(*predict_args(ctx, source, ctx.tmp / "anchored", "--scale-source", "sparse_depth",
-                                         "--sparse-depth", sparse))  # fmt: skip
+    logged = ctx.fixture("caplog")
+    code, out, err = ctx.run(*predict_args(ctx, source, ctx.tmp / "anchored", "--scale-source", "sparse_depth",
+                                           "--sparse-depth", sparse))  # fmt: skip
     assert code == 0, err
+    assert "no frame was anchored to sparse_depth (1 not anchored (" in logged.text
+    assert "anchoring (sparse_depth): 1 not anchored (" in out
     assert ctx.run(*predict_args(ctx, source, ctx.tmp / "own"))[0] == 0
     np.testing.assert_array_equal(
         np.load(ctx.tmp / "anchored" / "a_depth.npy"), np.load(ctx.tmp / "own" / "a_depth.npy")

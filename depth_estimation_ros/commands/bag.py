@@ -7,6 +7,7 @@ import argparse
 import logging
 from typing import Any
 
+from depth_estimation_ros.core.anchoring import describe_outcomes
 from depth_estimation_ros.core.errors import UsageError, positive_float, positive_int, run_command, unit_float
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.ros.bag import PAIRING_ARGUMENTS, STORAGES, process_bag
@@ -20,6 +21,8 @@ from depth_estimation_ros.ros.parameters import (
 )
 from depth_estimation_ros.ros.parameters import add_arguments as add_parameter_arguments
 from depth_estimation_ros.ros.pipeline import PIPELINE_OPTIONS
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,6 +93,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
         print(f"  bad frames (skipped): {summary['bad_frames']}, e.g. {summary['bad_frame_reasons'][0]}")
     for key in (k for k in summary if k.startswith("frames_without_") and summary[k]):
         print(f"  frames without their {key.removeprefix('frames_without_')} (scale held): {summary[key]}")
+    if outcomes := summary["anchoring"]:
+        print(f"  anchoring ({summary['scale_source']}): {describe_outcomes(outcomes)}")
+        if not outcomes.get("fitted"):
+            log.warning("no frame was anchored to %s; what was written is the model's own", summary["scale_source"])
     if summary["implausible_depth_pixels"]:
         low, high = summary["plausible_depth"]
         print(f"  depth pixels outside the plausible {low:g}-{high:g} m, written as NaN: "

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from depth_estimation_ros.core.anchoring import describe_outcomes
 from depth_estimation_ros.core.camera import CameraModel
 from depth_estimation_ros.core.edges import EdgeFilter
 from depth_estimation_ros.core.errors import UsageError, finite_float, positive_float, run_command, unit_float
@@ -165,6 +167,13 @@ def write_outputs(
         (out_dir / confidence_npy).unlink(missing_ok=True)
 
 
+def warn_unanchored(estimator: DepthEstimator, outcomes: Counter) -> None:
+    """A fitted scale source that anchored no frame: said, since what was written is the model's own."""
+    if outcomes and outcomes["fitted"] == 0:
+        log.warning("no frame was anchored to %s (%s); what was written is the model's own depth",
+                    estimator.anchor.source, describe_outcomes(outcomes))  # fmt: skip
+
+
 def predict(
     estimator: DepthEstimator,
     source: str | os.PathLike,
@@ -189,7 +198,7 @@ def predict(
         raise NotADirectoryError(f"output {out_dir} is a file, expected a folder for the results")
     total, items = frames(source)
     edges = EdgeFilter() if edge_filter else None
-    implausible = estimator.implausible  # the estimator may have run before
+    implausible, anchoring = estimator.implausible, Counter(estimator.anchoring)  # it may have run before
     out_dir.mkdir(parents=True, exist_ok=True)
     count = skipped = 0
     try:
@@ -220,6 +229,7 @@ def predict(
         raise
     if skipped:
         log.warning("%d frame(s) had no metric scale and were skipped", skipped)
+    warn_unanchored(estimator, estimator.anchoring - anchoring)
     if implausible := estimator.implausible - implausible:
         log.warning(
             "%d depth pixel(s) outside the plausible %g-%g m were written as invalid (NaN, 0 in the PNG): "
@@ -292,6 +302,8 @@ def run(args: argparse.Namespace) -> int:
     count = predict(estimator, args.input, args.output, camera, args.max_range, overwrite=args.overwrite,
                     sparse=args.sparse_depth, edge_filter=not args.no_edge_filter)  # fmt: skip
     print(f"wrote {count} frame(s) to {args.output} ({estimator.backend.describe()})")
+    if estimator.anchoring:  # a fitted scale source: what it did, frame by frame
+        print(f"  anchoring ({estimator.anchor.source}): {describe_outcomes(estimator.anchoring)}")
     return 0
 
 

@@ -519,6 +519,25 @@ class ScaleFilter:
 # --------------------------------------------------------------------------- per-frame anchor
 
 
+def _outcome(fit: ScaleFit | None, scaled: bool, rejected: bool, source: str) -> str:
+    """How a fitted source treated one frame, in words a run's summary counts: ``fitted``,
+    ``held (why)`` (the filtered scale of earlier frames) or ``not anchored (why)``."""
+    if fit is None:
+        why = f"no {SCALE_SOURCES[source].frame_input} for this frame"
+    elif rejected:
+        why = "its fit was rejected as an outlier of the filtered scale"
+    elif not fit.ok:
+        why = fit.reason
+    else:
+        return "fitted"
+    return f"held ({why})" if scaled else f"not anchored ({why})"
+
+
+def describe_outcomes(counts: dict[str, int]) -> str:
+    """Frames by outcome, most frequent first: ``3 fitted, 1 held (why), 2 not anchored (why)``."""
+    return ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items(), key=lambda item: -item[1]))
+
+
 class Anchor:
     """Raw prediction → metric depth, once per frame (node, bag tool, predict).
 
@@ -572,6 +591,7 @@ class Anchor:
         self.min_points = int(min_points)
         self.filter = ScaleFilter() if filter is None else filter
         self.last_fit: ScaleFit | None = None
+        self.outcome = ""  # of the last frame, for a fitted source: see _outcome
         self._grid_key: tuple | None = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -626,14 +646,17 @@ class Anchor:
             return pred
         if self.source == "fixed":
             return self._to_metric(pred, self.fixed_scale, self.fixed_shift)
+        fit, rejected = None, self.filter.rejected
         if SCALE_SOURCES[self.source].frame_input is not None:  # sparse_depth
             if sparse is not None:
-                self.last_fit = self._fit(*sample_sparse(pred, sparse), ground=False)
-                self.filter.update(self.last_fit, stamp)
+                fit = self._fit(*sample_sparse(pred, sparse), ground=False)
         else:  # ground_plane
-            self.last_fit = self._fit(*self._ground_correspondences(pred, K), ground=True)
-            self.filter.update(self.last_fit, stamp)
+            fit = self._fit(*self._ground_correspondences(pred, K), ground=True)
+        if fit is not None:
+            self.last_fit = fit
+            self.filter.update(fit, stamp)
         scale = self.filter.scale
+        self.outcome = _outcome(fit, scale is not None, self.filter.rejected > rejected, self.source)
         if scale is None:
             return pred if self.kind == "depth" else None
         shift = 0.0 if self.kind == "depth" else self.filter.shift

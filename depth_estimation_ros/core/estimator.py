@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import cv2
@@ -287,6 +288,7 @@ class DepthEstimator:
         self.resize, self.output_resolution, self.min_confidence = resize, output_resolution, min_confidence
         self.timings: dict[str, float] = {}  # seconds per stage of the last call
         self.implausible = 0  # pixels so far outside the card's plausible metres, made NaN
+        self.anchoring: Counter[str] = Counter()  # frames so far by what a fitted scale source did
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -345,9 +347,12 @@ class DepthEstimator:
             if metric is None:
                 fit = self.anchor.last_fit
                 why = fit.reason if fit is not None else "no sparse depth received yet"
+                self.anchoring[self.anchor.outcome] += 1
                 raise NoMetricScale(f"no metric scale yet (scale_source {self.anchor.source}): {why}")
             if metric is not result.depth:
                 np.copyto(result.depth, metric)
+            if self.anchor.outcome:
+                self.anchoring[self.anchor.outcome] += 1
         self.implausible += drop_implausible(result.depth, self.card.plausible_depth)
         self.timings = {"preprocess": ran - start, "inference": done - ran, "postprocess": time.perf_counter() - done}
         return result

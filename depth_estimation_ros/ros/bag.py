@@ -453,7 +453,7 @@ def process_bag(
             else DepthEstimator(estimator_or_model, backend, **(estimator_options or {}))
         )
         pipeline = DepthPipeline(estimator, MessageTypes.from_typestore(store), **options)
-        implausible = estimator.implausible  # the estimator may have run before
+        implausible, anchoring = estimator.implausible, Counter(estimator.anchoring)  # it may have run before
         source_input = pipeline.frame_input
         if source_input is not None:
             found = _input_topic(reader, topics.image, sparse_depth_topic, source_input)
@@ -479,6 +479,8 @@ def process_bag(
         compressed=topics.compressed,
         backend=estimator.backend.describe(),
         implausible_depth_pixels=estimator.implausible - implausible,
+        anchoring=dict(estimator.anchoring - anchoring),
+        scale_source=estimator.anchor.source if estimator.anchor is not None else "none",
         plausible_depth=estimator.card.plausible_depth,
         seconds=seconds,
         frames_per_second=summary["frames"] / seconds if seconds > 0 else 0.0,
