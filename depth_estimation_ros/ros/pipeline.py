@@ -169,7 +169,7 @@ class DepthPipeline:
                 self._buffers[topic] = storage
         return storage
 
-    def _navigation(self, arrays: FrameArrays, depth, image_frame: str, notes: list[str]) -> None:
+    def _add_scan(self, arrays: FrameArrays, depth, image_frame: str, notes: list[str]) -> None:
         """The scan into ``arrays``, from ``depth`` (edge-filtered when the filter is on)."""
         try:
             arrays.scan = self.scanner(depth, arrays.camera)
@@ -229,7 +229,7 @@ class DepthPipeline:
         arrays = FrameArrays(result.depth, result.camera, storages, result.confidence)
         depth = result.depth  # what the cloud and the scan see
         if self.points_edge_filter and (self.publish_points or self.publish_scan or self.edge_filter_depth):
-            depth = self.edges(depth, result.camera, out=depth if self.edge_filter_depth else None)
+            depth = self.edges(depth, result.camera, out=depth if self.filters_depth else None)
         filtered = time.perf_counter()
         if self.publish_points:
             colours = None
@@ -239,7 +239,7 @@ class DepthPipeline:
             arrays.cloud = self.packer.pack(depth, result.camera, colours, out=storage)
         cloud_end = time.perf_counter()
         if self.publish_scan:
-            self._navigation(arrays, depth, image.header.frame_id, notes)
+            self._add_scan(arrays, depth, image.header.frame_id, notes)
         messages = build_messages(enabled(self), arrays, copy_header(image.header, self.types), self.types)
         end = time.perf_counter()
         timings = {
@@ -279,7 +279,7 @@ class DepthPipeline:
             depth = views["depth"]
             if edges is not None and not self.filters_depth:
                 depth = edges(depth, out_camera)
-            self._navigation(arrays, depth, image.header.frame_id, notes)
+            self._add_scan(arrays, depth, image.header.frame_id, notes)
         messages = build_messages(enabled(self), arrays, copy_header(image.header, self.types), self.types)
         end = time.perf_counter()
         timings = {"decode": decoded - start, **self.device_path.timings, "messages": end - computed,
