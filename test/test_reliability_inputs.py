@@ -301,6 +301,30 @@ def _(ctx):
     assert "anchoring (sparse_depth): 1 fitted, 1 held (no sparse_depth for this frame)" in out
 
 
+@case("predict-onnx-metadata-dynamic", "predict", "an exported graph whose metadata says `dynamic: \"yes\"`, or "
+      "`dynamic: true` beside a card of a fixed input size", "exit 1 naming the file: `dynamic must be a boolean`, "
+      "`dynamic is true but the card's input rule is a fixed HxW`; nothing written")  # fmt: skip
+def _(ctx):
+    import json
+
+    import onnx
+
+    from depth_estimation_ros.core.backends.base import METADATA_KEY
+
+    _, onnx_path = ctx.deployed["acan"]
+    for value, expected in (("yes", "dynamic must be a boolean, got 'yes'"),
+                            (True, "dynamic is true but the card's input rule is a fixed")):  # fmt: skip
+        model = onnx.load(str(onnx_path))
+        entry = next(p for p in model.metadata_props if p.key == METADATA_KEY)
+        entry.value = json.dumps({**json.loads(entry.value), "dynamic": value})
+        spoiled = ctx.tmp / "spoiled.onnx"
+        onnx.save(model, str(spoiled))
+        line = ctx.fails(1, *predict_args(ctx, images(ctx.tmp / "in"), ctx.tmp / "out", "--model", spoiled))
+        assert str(spoiled) in line
+        assert expected in line
+        assert not (ctx.tmp / "out").exists() or not any((ctx.tmp / "out").iterdir())
+
+
 # ============================================================================ model folders
 
 

@@ -53,10 +53,16 @@ class ModelInfo:
             raise ValueError(f"depth range must be finite with 0 < min < max, got {list(depths)}")
         if not isinstance(self.has_confidence, bool) or not isinstance(self.name, str):
             raise ValueError("name must be a string and has_confidence a boolean")
-        if not isinstance(self.card, dict):
-            raise ValueError(f"card must be a mapping, got {type(self.card).__name__}")
+        if not isinstance(self.dynamic, bool):
+            raise ValueError(f"dynamic must be a boolean, got {self.dynamic!r}")
+        for name in ("card", "config", "normalization"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a mapping, got {type(getattr(self, name)).__name__}")
         if self.card:
-            ModelCard.from_dict(self.card, self.name)  # refuse a bad card where it enters
+            card = ModelCard.from_dict(self.card, self.name)  # refuse a bad card where it enters
+            if self.dynamic and card.input.fixed:  # a graph of any size whose card says one size
+                raise ValueError(f"dynamic is true but the card's input rule is a fixed "
+                                 f"{card.input.height}x{card.input.width}")  # fmt: skip
 
     @cached_property
     def model_card(self) -> ModelCard:
