@@ -71,8 +71,8 @@ def staged_demo(output: Path, inputs: tuple[str | Path | None, ...] = ()) -> Ite
     otherwise. An existing ``output`` is replaced only if an earlier demo made it, and never when it
     holds (or lies inside) one of ``inputs`` (e.g. ``--model``)."""
     from depth_estimation_ros.core.files import (
-        STAGING_MARK,
         create_staging_folder,
+        mark_staging,
         refuse_overlap,
         remove_stale,
         temporary_name,
@@ -91,7 +91,7 @@ def staged_demo(output: Path, inputs: tuple[str | Path | None, ...] = ()) -> Ite
         if output.exists():  # an earlier demo's: renamed aside, so the new one takes its name at once
             old = output.parent / temporary_name(output.name)
             os.replace(output, old)
-            (old / STAGING_MARK).write_text(f"{os.getpid()}\n")  # a killed demo's next run sweeps it
+            mark_staging(old)  # a killed demo's next run sweeps it
         try:
             staging.rename(output)
         except OSError:

@@ -80,28 +80,32 @@ def temporary_name(name: str) -> str:
     return f"{TEMP_PREFIX}.{os.getpid()}.{secrets.token_hex(4)}.{name}"
 
 
-def create_temporary(folder: Path, name: str) -> Path:
-    """A new, empty temporary file for ``name`` in ``folder``, created exclusively (``O_EXCL``: a
-    planted file or symlink is never followed)."""
+def _claim(folder: Path, name: str, create: Callable[[Path], object]) -> Path:
+    """A fresh temporary path for ``name`` in ``folder``, made by ``create`` (which fails if it exists)."""
     while True:
         path = folder / temporary_name(name)
         try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            create(path)
         except FileExistsError:  # the 32-bit token collided: draw again
             continue
         return path
 
 
+def create_temporary(folder: Path, name: str) -> Path:
+    """A new, empty temporary file for ``name`` in ``folder``, created exclusively (``O_EXCL``: a
+    planted file or symlink is never followed)."""
+    return _claim(folder, name, lambda path: os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)))
+
+
+def mark_staging(folder: Path) -> Path:
+    """Mark ``folder`` as this project's staging, which :func:`remove_stale` may sweep once its pid is dead."""
+    (folder / STAGING_MARK).write_text(f"{os.getpid()}\n")
+    return folder
+
+
 def create_staging_folder(folder: Path, name: str) -> Path:
-    """A new staging folder for ``name`` in ``folder``, marked as this project's (see :func:`remove_stale`)."""
-    while True:
-        path = folder / temporary_name(name)
-        try:
-            path.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        (path / STAGING_MARK).write_text(f"{os.getpid()}\n")
-        return path
+    """A new staging folder for ``name`` in ``folder``, marked as this project's."""
+    return mark_staging(_claim(folder, name, lambda path: path.mkdir(mode=0o700)))
 
 
 def remove_stale(folder: str | os.PathLike) -> list[Path]:
