@@ -1,28 +1,32 @@
-# The two commands of the README: `make test` and `make demo`. Both create or reuse a virtual
-# environment under ~/.cache keyed by the hash of requirements.lock, so fresh clones (and CI)
-# reuse it instead of downloading PyTorch again.
+# The two commands of the README: `make test` and `make demo`. Both create or reuse two environments:
+# DEPS, the dependencies, under ~/.cache keyed by the hash of requirements.lock, shared by every checkout
+# (and CI) so that PyTorch is downloaded once; and VENV, this checkout's own (.venv, made in a moment by
+# tools/checkout_env.py), which holds only this checkout and sees DEPS through a .pth file. Two checkouts
+# therefore never run each other's code.
 PYTHON ?= python3.11
 LOCK := requirements.lock
-VENV_KEY := $(shell sha256sum $(LOCK) | cut -c1-16)
-VENV ?= $(HOME)/.cache/depth_estimation_ros/venv-$(VENV_KEY)
+DEPS_KEY := $(shell sha256sum $(LOCK) | cut -c1-16)
+DEPS ?= $(HOME)/.cache/depth_estimation_ros/venv-$(DEPS_KEY)
+VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: venv develop test lint demo bench clean
+.PHONY: deps develop test lint demo bench clean
 
-venv: $(VENV)/.ready
+deps: $(DEPS)/.ready
 
 # .ready is written last: an interrupted install is detected and redone from scratch.
-$(VENV)/.ready: $(LOCK)
-	@mkdir -p $(dir $(VENV))
-	@flock $(VENV).lock sh -c '\
-	  if [ ! -f $(VENV)/.ready ]; then \
-	    rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) && \
-	    $(VENV)/bin/pip install -q -r $(LOCK) && touch $(VENV)/.ready; \
+$(DEPS)/.ready: $(LOCK)
+	@mkdir -p $(dir $(DEPS))
+	@flock $(DEPS).lock sh -c '\
+	  if [ ! -f $(DEPS)/.ready ]; then \
+	    rm -rf $(DEPS) && $(PYTHON) -m venv $(DEPS) && \
+	    $(DEPS)/bin/pip install -q -r $(LOCK) && touch $(DEPS)/.ready; \
 	  fi'
 
-# Point the shared environment at this checkout (fast: no dependencies, no build isolation).
-develop: venv
+# This checkout, editable, in its own environment (fast: no dependencies, no build isolation).
+develop: deps
+	@flock $(DEPS).lock $(PYTHON) tools/checkout_env.py $(DEPS) $(VENV)
 	@PYTHONWARNINGS=ignore $(PY) -m pip install -q --no-deps --no-build-isolation -e . >/dev/null
 
 # Type stubs of the TensorRT 10.13 Python API, to type-check the TensorRT backend without TensorRT. Installed
@@ -31,19 +35,19 @@ develop: venv
 # The generated stubs have syntax slips (parameters named `in`, a non-default parameter after defaults),
 # patched after install. Keyed by version: another pin is another folder.
 TRT_STUBS_VERSION := 10.13.0.35.1
-TRT_STUBS := $(VENV)/typing/tensorrt-stubs-$(TRT_STUBS_VERSION)
+TRT_STUBS := $(DEPS)/typing/tensorrt-stubs-$(TRT_STUBS_VERSION)
 
-$(TRT_STUBS)/.ready: $(VENV)/.ready
+$(TRT_STUBS)/.ready: $(DEPS)/.ready
 	@rm -rf $(TRT_STUBS) && mkdir -p $(TRT_STUBS)
-	@$(VENV)/bin/pip install -q --no-deps --target $(TRT_STUBS) tensorrt-stubs==$(TRT_STUBS_VERSION)
+	@$(DEPS)/bin/pip install -q --no-deps --target $(TRT_STUBS) tensorrt-stubs==$(TRT_STUBS_VERSION)
 	@sed -i -E 's/([(,] ?)in: /\1in_: /g; s/channel_axis: int\) -> IScaleLayer/channel_axis: int = ...) -> IScaleLayer/' \
 	  $(TRT_STUBS)/tensorrt_bindings/tensorrt.pyi
 	@touch $@
 
-lint: venv $(TRT_STUBS)/.ready
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	MYPYPATH=$(TRT_STUBS) $(VENV)/bin/mypy  # files and settings: [tool.mypy] in pyproject.toml
+lint: deps $(TRT_STUBS)/.ready
+	$(DEPS)/bin/ruff check .
+	$(DEPS)/bin/ruff format --check .
+	MYPYPATH=$(TRT_STUBS) $(DEPS)/bin/mypy  # files and settings: [tool.mypy] in pyproject.toml
 
 test: develop lint
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -67,4 +71,5 @@ bench: develop
 	$(PY) -m benchmarks.ros_bench node --model runs/bench_pretrained/fastest
 
 clean:
+	@if [ -f $(VENV)/.made-by-depth_estimation_ros ]; then rm -rf $(VENV); fi
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache demo_output

@@ -71,19 +71,20 @@ def colcon_install(tmp_path_factory):
     pointed into the temporary workspace, so nothing is written into the checkout, and nothing is
     downloaded (no dependency installation, no build isolation).
     """
-    colcon = Path(sys.executable).with_name("colcon")
-    assert colcon.is_file(), f"{colcon} missing: install the dev extra (colcon-core, colcon-ros, ...)"
+    pytest.importorskip("colcon_core", reason="install the dev extra (colcon-core, colcon-ros, ...)")
+    # colcon's own entry point under this interpreter (its script may live in another environment)
+    colcon = [sys.executable, "-c", "import sys; from colcon_core.command import main; sys.exit(main())"]
     workspace = tmp_path_factory.mktemp("colcon")
     env = {
         **os.environ,
-        "PATH": f"{colcon.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "COLCON_HOME": str(workspace / "colcon_home"),  # no user-level colcon defaults
     }
     env.pop("COLCON_DEFAULTS_FILE", None)
     artefacts = ("build", "install", "log", f"{PACKAGE}.egg-info")
     already_there = {name for name in artefacts if (ROOT / name).exists()}
     command = [
-        colcon, "--log-base", workspace / "log",
+        *colcon, "--log-base", workspace / "log",
         "build", "--base-paths", ROOT, "--packages-select", PACKAGE,
         "--build-base", workspace / "build", "--install-base", workspace / "install",
     ]  # fmt: skip
