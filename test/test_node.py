@@ -73,11 +73,14 @@ class Graph:
         messages = self.received.setdefault(topic, [])
         return self.node.create_subscription(kind, topic, messages.append, qos)
 
-    def feed(self, camera, info, image, camera_info, until, what="output"):
-        """Publish the frame (again every 0.5 s: the first may precede discovery) until ``until()``."""
+    def feed(self, camera, info, image, camera_info, until, what="output", also=()):
+        """Publish the frame (again every 0.5 s: the first may precede discovery) until ``until()``;
+        ``also``: (publisher, message) pairs published with it first (a sparse depth)."""
         deadline = time.monotonic() + 30
         while not until():
             assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            for publisher, message in also:
+                publisher.publish(message)
             info.publish(camera_info)
             camera.publish(image)
             resend = time.monotonic() + 0.5
@@ -220,6 +223,29 @@ def test_diagnostics_warn_without_input_and_on_incompatible_qos_and_compressed_f
     finally:
         assert node.stop(signal.SIGINT) == 0, node.output
     assert "Traceback" not in node.output, node.output
+
+
+def test_sparse_depth_in_another_frame_is_reported_with_its_reason_not_as_no_input(graph, deployed, tmp_path):
+    """A LiDAR depth image left in the LiDAR's frame cannot anchor the camera's frames: /diagnostics
+    and the log say so, instead of "never fitted (no input yet)"."""
+    node = depth_node(graph.env, tmp_path / "node.log", "-p", f"model:={deployed['acan'][1]}",
+                      "-p", "scale_source:=sparse_depth", "-p", "diagnostics_period:=0.2")  # fmt: skip
+    try:
+        camera = graph.node.create_publisher(Image, "image", RELIABLE)
+        info = graph.node.create_publisher(CameraInfo, "camera_info", RELIABLE)
+        sparse = graph.node.create_publisher(Image, "sparse_depth", RELIABLE)
+        graph.subscribe("/depth/image", Image)
+        image, camera_info = frame(graph, 300)
+        scan = image_msg(np.full((60, 80), 3.0, np.float32), "32FC1", header(300, 0, "lidar", graph.types), graph.types)
+        key = "last frame without its sparse_depth"
+        why = "sparse_depth arrives in frame 'lidar', not the image's 'cam': it must be registered to the camera image"
+        # (the first frames may be decided before the first scan has arrived: "no sparse_depth message")
+        graph.feed(camera, info, image, camera_info, until=lambda: graph.values().get(key) == why,
+                   also=[(sparse, scan)], what="a frame without its sparse depth, with the reason")  # fmt: skip
+        assert graph.values()["scale level"] == f"WARN never fitted ({why})"
+        node.wait_for_line(f"frame without its sparse_depth: {why}")
+    finally:
+        assert node.stop(signal.SIGTERM) == 0, node.output
 
 
 def stream(types):

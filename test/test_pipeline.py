@@ -119,6 +119,22 @@ def test_bad_frames_raise_bad_frame_with_the_reason(estimator, make, reason):
         DepthPipeline(estimator, TYPES).process(*make())
 
 
+@pytest.mark.parametrize("compressed", [False, True], ids=["raw", "compressed"])
+def test_a_frame_larger_than_max_image_pixels_is_a_bad_frame_named_by_its_size(estimator, compressed):
+    """Checked before decoding (a compressed frame's size from its header): nothing is allocated for it."""
+    import cv2
+
+    image, info = frame(0)
+    if compressed:
+        _, png = cv2.imencode(".png", np.zeros((120, 160, 3), np.uint8))
+        image = TYPES.CompressedImage(header=image.header, format="rgb8; png compressed bgr8", data=png.ravel())
+    pipeline = DepthPipeline(estimator, TYPES, max_image_pixels=160 * 120 - 1)
+    with pytest.raises(BadFrame, match=r"160x120 image \(19200 pixels\) is larger than max_image_pixels=19199"):
+        pipeline.process(image, info, compressed=compressed)
+    pipeline.max_image_pixels = 160 * 120  # live: the next frame passes
+    assert "depth/image" in pipeline.process(image, info, compressed=compressed).messages
+
+
 def test_a_camera_info_of_another_frame_is_noted_and_the_image_frame_wins(estimator):
     image, _ = frame(0)
     _, info = frame(0, frame_id="other_frame")
@@ -249,10 +265,11 @@ def test_sparse_depth_is_chosen_when_the_image_is_paired():
     assert pairing.missing == {"sparse_depth": 1}
 
 
-def sparse_of(image, stamp_offset_ns: int = 0):
-    """A sparse depth image of ``image``'s frame, stamped ``stamp_offset_ns`` after it."""
+def sparse_of(image, stamp_offset_ns: int = 0, frame_id: str | None = None):
+    """A sparse depth image of ``image``'s frame (or ``frame_id``), stamped ``stamp_offset_ns`` after it."""
     sec, nanosec = divmod(image.header.stamp.sec * 10**9 + image.header.stamp.nanosec + stamp_offset_ns, 10**9)
-    return image_msg(np.ones((12, 16), np.float32), "32FC1", header(sec, nanosec, image.header.frame_id, TYPES), TYPES)
+    at = header(sec, nanosec, frame_id or image.header.frame_id, TYPES)
+    return image_msg(np.ones((12, 16), np.float32), "32FC1", at, TYPES)
 
 
 def test_sparse_depth_published_after_its_image_and_camera_info_still_anchors_that_image():
@@ -282,6 +299,25 @@ def test_a_scan_stamped_before_the_image_serves_once_a_later_one_shows_nothing_n
     assert pairing.image(image, now=0) == []  # a nearer one might still come
     (decision,) = pairing.input(after, now=0.05)
     assert decision.sparse is before  # the nearest of the two
+
+
+def test_a_frame_without_its_sparse_depth_says_why():
+    """Nothing came; it came in another frame (not registered to the camera); or not near the stamp."""
+    image, info = sized(1, 64, 48)
+    reasons = []
+    for sparse in (None, sparse_of(image, frame_id="lidar"), sparse_of(image, 300_000_000)):
+        pairing = FramePairing(wait=0.1, sparse=InputMatch(max_age=0.05))
+        if sparse is not None:
+            pairing.input(sparse, now=0)
+        pairing.camera_info(info, now=0)
+        (decision,) = pairing.image(image, now=0) + pairing.expire(now=1)  # decided at once, or when the wait ends
+        assert (decision.camera_info, decision.sparse) == (info, None)  # processed, the anchor holds
+        reasons.append(decision.reason)
+    assert reasons[0] == "no sparse_depth message has arrived"
+    assert reasons[1] == ("sparse_depth arrives in frame 'lidar', not the image's 'cam_optical': it must be "
+                          "registered to the camera image")  # fmt: skip
+    assert reasons[2] == ("no sparse_depth within 0.05 s of image 1700000001.000000500; the nearest had stamp "
+                          "1700000001.300000500 (+0.300000 s)")  # fmt: skip
 
 
 @pytest.mark.parametrize(

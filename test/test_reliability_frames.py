@@ -138,6 +138,23 @@ def _(ctx):
     assert not (ctx.tmp / "out").exists()
 
 
+@case("bag-frame-over-max-image-pixels", "bag", "frames of 64x48, 160x120 and 64x48 with `--max-image-pixels 10000`",
+      "exit 0; the 160x120 frame counted bad before it is decoded (`160x120 image (19200 pixels) is larger than "
+      "max_image_pixels=10000`), the others processed; the node skips and counts such frames the same way")  # fmt: skip
+def _(ctx):
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
+
+    source = ctx.tmp / "in"
+    write_synthetic_bag(source, frames=3, sizes=[(48, 64), (120, 160), (48, 64)], seed=3)
+    out = ctx.tmp / "out"
+    status, printed, _ = ctx.run(*bag_args(ctx, source, out, "--max-image-pixels", "10000"))
+    assert status == 0
+    assert "2 frames" in printed
+    assert "1 bad" in printed
+    assert "image 1700000000.100000000: 160x120 image (19200 pixels) is larger than max_image_pixels=10000" in printed
+    assert [(info.height, info.width) for info in depth_infos(out)] == [(48, 64), (48, 64)]
+
+
 @pytest.mark.parametrize("case_id", cases_of(__name__))
 def test_bad_input(case_id, request, tmp_path, capsys):
     run_case(case_id, request, tmp_path, capsys)

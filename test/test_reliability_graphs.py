@@ -159,6 +159,28 @@ def _(ctx):
     assert left_in(out) == []
 
 
+@case("node-sigterm-while-loading", "depth_node", "SIGTERM while the node loads its model (a transformers folder: "
+      "seconds; a TensorRT build: minutes)", "the node stops there with status 0, as when it runs; it never gets "
+      "to `loaded`")  # fmt: skip
+def _(ctx):
+    needs_ros()
+    from depth_estimation_ros.ros.graph import depth_node, isolated_env
+
+    env, model = isolated_env(), ctx.fixture("hf_folders")["depth_anything_metric"]
+    try:
+        node = depth_node(env, ctx.tmp / "node.log", "-p", f"model:={model}")
+        try:
+            node.wait_for_line("loading ")
+            node.send(signal.SIGTERM)
+            assert node.wait(timeout=HANG_S) == 0, node.output
+        finally:
+            node.stop(signal.SIGKILL)
+    finally:
+        env.release()
+    assert "loaded " not in node.output, node.output  # stopped in the middle of loading
+    assert "Traceback" not in node.output, node.output
+
+
 @pytest.mark.parametrize("case_id", cases_of(__name__))
 def test_bad_input(case_id, request, tmp_path, capsys):
     run_case(case_id, request, tmp_path, capsys)

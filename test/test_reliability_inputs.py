@@ -4,6 +4,7 @@ kinds other than a regular file, bounded YAML, duplicate keys, typed and ranged 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 from reliability import bag_args, case, cases_of, images, predict_args, run_case, spoiled_checkpoint, tiny_config
@@ -385,6 +386,69 @@ def _(ctx):
     code, _, err = ctx.run(*predict_args(ctx, images(ctx.tmp / "in"), ctx.tmp / "out", "--model", folder))
     assert code == 0, err
     assert np.isfinite(np.load(ctx.tmp / "out" / "a_depth.npy")).all()
+
+
+FOLDER_FIELDS = (  # (layout, file, field, value, what the error says it expected)
+    ("depth_anything_metric", "preprocessor_config.json", "image_std", [0.229, 0, 0.225], "≥ 0.001"),
+    ("depth_anything_metric", "preprocessor_config.json", "image_mean", [0.5, 0.5], "a list of 3 finite numbers"),
+    ("depth_anything_metric", "preprocessor_config.json", "resample", 9, "a PIL resampling code"),
+    ("depth_anything_metric", "preprocessor_config.json", "size", {"longest_edge": 518}, "a mapping with height and"),
+    ("depth_anything_metric", "preprocessor_config.json", "ensure_multiple_of", 0, "an integer from 1 to 1024"),
+    ("depth_anything_metric", "preprocessor_config.json", "keep_aspect_ratio", "yes", "true or false"),
+    ("depth_anything_metric", "preprocessor_config.json", "rescale_factor", 0, "≥ 1e-06"),
+    ("depth_anything_metric", "config.json", "max_depth", 0, "> 0.01"),
+    ("depth_anything_metric", "config.json", "depth_estimation_type", "metres", "'relative' or 'metric'"),
+    ("zoedepth", "config.json", "bin_configurations", [{"min_depth": 5.0, "max_depth": 1.0}], "> 5"),
+)
+
+
+@case("predict-folder-config-fields", "predict", "a transformers folder whose `preprocessor_config.json` or "
+      "`config.json` holds a zero `image_std`, two `image_mean` values, an unknown `resample`, a `size` without "
+      "height/width, `ensure_multiple_of: 0`, a non-boolean flag, `rescale_factor: 0`, `max_depth: 0`, an unknown "
+      "`depth_estimation_type` or a ZoeDepth bin range with min > max", "exit 1 naming the file and the field "
+      "and what was expected (`FILE: image_std: expected a finite number ≥ 0.001 ≤ 1000, got 0`); nothing "
+      "written")  # fmt: skip
+def _(ctx):
+    import json
+
+    source = images(ctx.tmp / "in")
+    for layout, name, key, value, expected in FOLDER_FIELDS:
+        folder = folder_copy(ctx, layout)
+        settings = json.loads((folder / name).read_text())
+        (folder / name).write_text(json.dumps({**settings, key: value}))
+        line = ctx.fails(1, *predict_args(ctx, source, ctx.tmp / "out", "--model", folder))
+        assert f"{folder / name}: {key}" in line, line
+        assert expected in line, line
+        assert not (ctx.tmp / "out").exists()
+        shutil.rmtree(folder)
+
+
+@case("predict-folder-no-preprocessor", "predict", "a transformers folder without `preprocessor_config.json` "
+      "(only the model was saved)", "exit 1 naming the folder and how to save the processor beside the model; "
+      "never a silent default preprocessing")  # fmt: skip
+def _(ctx):
+    folder = folder_copy(ctx, "dpt")
+    (folder / "preprocessor_config.json").unlink()
+    line = ctx.fails(1, *predict_args(ctx, images(ctx.tmp / "in"), ctx.tmp / "out", "--model", folder))
+    assert f"{folder}: no preprocessor_config.json" in line
+    assert "AutoImageProcessor.from_pretrained(ID).save_pretrained(FOLDER)" in line
+    assert not (ctx.tmp / "out").exists()
+
+
+@case("predict-folder-frame-beyond-its-bound", "predict", "a 1500x2000 photo given to a GLPN folder (a model "
+      "that runs at the frame's own size; at 24 MP its attention would ask for tens of GB)", "exit 0; the network "
+      "runs at most at the card's `max_pixels` (GLPN: 1 MP, the frame scaled down keeping its aspect), the depth "
+      "comes back at 1500x2000 with the camera followed")  # fmt: skip
+def _(ctx):
+    import numpy as np
+
+    source = images(ctx.tmp / "in", names=("big.png",), size=(1500, 2000))
+    code, _, err = ctx.run("predict", "--model", ctx.fixture("hf_folders")["glpn"], "--input", source,
+                           "--output", ctx.tmp / "out")  # fmt: skip
+    assert code == 0, err
+    depth = np.load(ctx.tmp / "out" / "big_depth.npy")
+    assert depth.shape == (1500, 2000)
+    assert np.isfinite(depth).mean() > 0.9
 
 
 # ============================================================================ metres

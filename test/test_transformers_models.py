@@ -3,6 +3,7 @@ the model cards and focal rules that make their output metres."""
 
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,13 +46,30 @@ def test_each_family_has_the_card_its_folder_states(hf_folders):
     assert card_from_folder(hf_folders["depth_pro"]).focal_rule == "inverse_focal"
 
 
-@pytest.mark.parametrize("name", ["depth_anything_metric", "dpt", "glpn", "zoedepth", "depth_pro"])
-def test_network_input_is_what_the_folders_own_image_processor_makes(hf_folders, hf_camera, name):
+# processors that rescale otherwise than by 1/255: mean and std given in other units
+UNITS = {
+    "grey levels": {"do_rescale": False, "image_mean": [123.675, 116.28, 103.53], "image_std": [58.395, 57.12, 57.375]},
+    "[-1, 1]": {"rescale_factor": 1 / 127.5, "image_mean": [1.0, 1.0, 1.0], "image_std": [1.0, 1.0, 1.0]},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "units"),
+    [(n, None) for n in ("depth_anything_metric", "dpt", "glpn", "zoedepth", "depth_pro")]
+    + [("depth_anything_metric", u) for u in UNITS],
+)
+def test_network_input_is_what_the_folders_own_image_processor_makes(hf_folders, hf_camera, name, units, tmp_path):
     """Same size, padding and normalisation as transformers' processor; values within 1-2 grey
     levels (we resample the uint8 frame, transformers the float one)."""
+    import json
+
     from transformers import AutoImageProcessor
 
     image, folder = smooth_image(), hf_folders[name]
+    if units is not None:
+        folder = Path(shutil.copytree(folder, tmp_path / "folder"))
+        settings = json.loads((folder / "preprocessor_config.json").read_text())
+        (folder / "preprocessor_config.json").write_text(json.dumps({**settings, **UNITS[units]}))
     card = card_from_folder(folder)
     expected = AutoImageProcessor.from_pretrained(folder, local_files_only=True)(images=image, return_tensors="np")
     expected = expected["pixel_values"][0]
@@ -151,6 +169,31 @@ def test_padding_and_size_rules_come_back_aligned_with_the_camera_image(rule):
     expected = 1 + 9 * (image[..., 0] / 255)
     inner = (slice(16, -16), slice(16, -16))
     assert np.abs(result.depth - expected)[inner].max() < 0.1
+
+
+def test_a_frame_larger_than_the_rules_pixel_bound_runs_scaled_down_with_the_camera_following(hf_folders):
+    """GLPN runs at the frame's own size: a 12 MP frame runs at most at its 1 MP bound (not tens of
+    GB of attention), keeping the aspect and the multiple of 32, and the metres come back at the
+    camera's size and right: the ramp's depth is where the ramp is."""
+    rule = card_from_folder(hf_folders["glpn"]).input
+    assert rule.max_pixels == 1 << 20
+    assert rule.network_size(3000, 4000) == (864, 1152)  # 3000·s, 4000·s with s = sqrt(2²⁰ / 12e6), floored to 32
+    assert rule.network_size(480, 640) == (480, 640)  # within the bound: the frame's own size, as transformers
+    camera = CameraModel.from_intrinsics(3000.0, 3000.0, 1999.5, 1499.5, 4000, 3000)
+    wide = InputRule(480, 640, fixed=False, multiple=32, box=False, max_pixels=1 << 16)  # the same at test scale
+    assert DepthEstimator(Ramp(wide)).geometry(camera).size == (192, 288)
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    image[..., 0] = (np.arange(4000)[None, :] * 255 / 3999).astype(np.uint8)
+    result = DepthEstimator(Ramp(wide))(image, camera)
+    assert result.depth.shape == (3000, 4000)
+    assert np.abs(result.depth - (1 + 9 * (image[..., 0] / 255)))[100:-100, 100:-100].max() < 0.1
+
+
+def test_a_card_asking_for_more_than_the_network_bound_is_refused():
+    with pytest.raises(ValueError, match=r"4096x4096 .* is more than the 4194304 pixels a network input may have"):
+        InputRule(4096, 4096)
+    with pytest.raises(ValueError, match="max_pixels 8388608"):
+        InputRule(480, 640, fixed=False, box=False, max_pixels=1 << 23)
 
 
 def test_canonical_inverse_depth_becomes_metres_with_the_cameras_focal_length():

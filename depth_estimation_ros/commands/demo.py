@@ -164,7 +164,11 @@ def run_graph(folder: Path, input_bag: Path, output_bag: Path, model: str, *para
                                 "-p", f"model:={model}", "-p", "use_sim_time:=true",
                                 # The player publishes reliably (as ros2 bag play does). Said up front, the
                                 # node needs no switch from its auto QoS, and no frame falls in between.
-                                "-p", "input_reliability:=reliable", *parameters)  # fmt: skip
+                                "-p", "input_reliability:=reliable",
+                                # A CameraInfo lost beside a large image comes back as a reliable repair up
+                                # to ~0.8 s later on a loaded 2-core machine; a played sequence loses
+                                # nothing by waiting for it (the default, 0.1 s, is for live cameras).
+                                "-p", "camera_info_wait:=2.0", *parameters)  # fmt: skip
         graph.wait_for_line(recorder, READY, timeout=120)  # the node is active and every output is matched
         player = graph.module("depth_estimation_ros.ros.player", str(input_bag),
                               "--wait-for", f"{NAMESPACE}/image_raw", f"{NAMESPACE}/camera_info")  # fmt: skip

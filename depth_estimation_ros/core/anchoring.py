@@ -664,11 +664,12 @@ class Anchor:
 
     # ----------------------------------------------------------------- diagnostics
 
-    def diagnostics(self, stamp: float) -> dict[str, str]:
+    def diagnostics(self, stamp: float, unpaired: str = "") -> dict[str, str]:
         """Short strings for a diagnostics message: scale, shift, fit counts, age, jitter and level.
 
-        ``scale level`` is ``OK``, or ``WARN`` with the reason: never fitted, stale (age >
-        ``max_age``) or drifting (jitter > 0.05 in log scale).
+        ``scale level`` is ``OK``, or ``WARN`` with the reason: never fitted (with ``unpaired``, why
+        frames came without their input, when none ever came with it), stale (age > ``max_age``) or
+        drifting (jitter > 0.05 in log scale).
         """
         fit = self.last_fit
         f = self.filter
@@ -684,7 +685,7 @@ class Anchor:
         problems = []
         if fitted:
             if f.scale is None:
-                why = f" ({fit.reason})" if fit is not None else " (no input yet)"
+                why = f" ({fit.reason})" if fit is not None else f" ({unpaired or 'no input yet'})"
                 problems.append("never fitted" + why)
             else:
                 if f.stale(stamp):

@@ -37,6 +37,9 @@ OUTPUT_KINDS = ("metric_depth", "relative_inverse_depth", "canonical_inverse_dep
 FOCAL_RULES = ("none", "ratio", "inverse_focal")
 INTERPOLATIONS = ("area", "nearest", "bilinear", "bicubic")
 PADDINGS = ("none", "reflect_sqrt")  # reflect_sqrt: ZoeDepth's int(3·sqrt(side / 2)) reflect border
+# The largest network input: 2048×2048 (Depth Pro's 1536×1536 fits). Memory grows with it, in
+# attention quadratically: GLPN at a 24 MP frame's own size would ask for tens of GB.
+MAX_NETWORK_PIXELS = 1 << 22
 _warned: set[str] = set()
 
 
@@ -61,7 +64,9 @@ class InputRule:
     rules): with ``box``, each axis is scaled to the ``height``×``width`` box, with one scale for
     both when ``keep_aspect`` (the scale closer to 1, "scale as little as possible"), then each side
     is rounded to the nearest multiple of ``multiple``; without ``box`` (GLPN), the frame keeps its
-    size, rounded down to a multiple. ``pad`` is applied to the frame before resizing.
+    size, rounded down to a multiple. ``pad`` is applied to the frame before resizing. A size that
+    follows the frame is at most ``max_pixels`` (a larger frame is scaled down to it, keeping its
+    aspect): the model's memory bound, at most :data:`MAX_NETWORK_PIXELS`.
 
     Interpolation: ``bilinear``/``bicubic`` up-sample with that kernel and down-sample by area
     averaging (what an antialiased resize approximates); ``area`` always averages.
@@ -76,10 +81,14 @@ class InputRule:
     pad: str = "none"
     box: bool = True
     align_corners: bool = False  # ZoeDepth resizes with corner pixels aligned
+    max_pixels: int = MAX_NETWORK_PIXELS  # a size that follows the frame is scaled down to at most this
 
     def __post_init__(self):
-        for name in ("height", "width", "multiple"):
+        for name in ("height", "width", "multiple", "max_pixels"):
             _positive_int(getattr(self, name), f"input.{name}")
+        if max(self.height * self.width, self.max_pixels) > MAX_NETWORK_PIXELS:
+            raise ValueError(f"model card input {self.height}x{self.width} (max_pixels {self.max_pixels}) is more "
+                             f"than the {MAX_NETWORK_PIXELS} pixels a network input may have here")  # fmt: skip
         _choice(self.interpolation, INTERPOLATIONS, "input.interpolation")
         _choice(self.pad, PADDINGS, "input.pad")
         if not all(isinstance(v, bool) for v in (self.fixed, self.keep_aspect, self.box, self.align_corners)):
@@ -96,16 +105,35 @@ class InputRule:
         if self.fixed:
             return self.height, self.width
         m = self.multiple
-        if not self.box:
-            return max(m, height // m * m), max(m, width // m * m)
-        sy, sx = self.height / height, self.width / width
-        if self.keep_aspect:
-            sy = sx = sx if abs(1 - sx) < abs(1 - sy) else sy
-        return max(m, round(sy * height / m) * m), max(m, round(sx * width / m) * m)
+        if self.box:
+            sy, sx = self.height / height, self.width / width
+            if self.keep_aspect:
+                sy = sx = sx if abs(1 - sx) < abs(1 - sy) else sy
+            size = max(m, round(sy * height / m) * m), max(m, round(sx * width / m) * m)
+        else:
+            size = max(m, height // m * m), max(m, width // m * m)
+        if size[0] * size[1] <= self.max_pixels:
+            return size
+        # a larger frame is scaled down to the bound, keeping its aspect and the multiple
+        s = math.sqrt(self.max_pixels / (height * width))
+        return max(m, int(height * s) // m * m), max(m, int(width * s) // m * m)
 
     def at(self, height: int, width: int) -> InputRule:
         """This rule frozen at one size (what an exported graph runs at)."""
         return replace(self, height=height, width=width, fixed=True)
+
+
+def _check_normalization(norm) -> None:
+    """None, or three finite means and three stds ≥ 1e-3 (a zero std makes every depth NaN)."""
+    if norm == {}:
+        return
+    ok = isinstance(norm, dict) and set(norm) == {"mean", "std"}
+    ok = ok and all(isinstance(norm[k], list | tuple) and len(norm[k]) == 3 for k in ("mean", "std"))
+    values = [*norm["mean"], *norm["std"]] if ok else []
+    ok = ok and all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in values)
+    if not ok or not all(s >= 1e-3 for s in norm["std"]):
+        raise ValueError(f"model card normalization must be {{}} or three finite means and three stds ≥ 0.001, "
+                         f"got {norm!r}")  # fmt: skip
 
 
 # Depth that can be metres in a camera's depth image at all: 1 mm to 10 km. Nothing outside is
@@ -144,6 +172,7 @@ class ModelCard:
             f = self.focal_length
             if isinstance(f, bool) or not isinstance(f, int | float) or not math.isfinite(f) or f <= 0:
                 raise ValueError(f"model card focal_rule 'ratio' needs a focal_length > 0 in pixels, got {f!r}")
+        _check_normalization(self.normalization)
         if self.output == "canonical_inverse_depth" and self.focal_rule != "inverse_focal":
             raise ValueError("model card output 'canonical_inverse_depth' needs focal_rule 'inverse_focal'")
 

@@ -33,6 +33,22 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) in the main thread while the block
+    runs, as Ctrl-C does. Installed before ``rclpy.init``, it is the handler rclpy's own chains to,
+    so a node stops within a bytecode of SIGTERM even while it loads a model (rclpy alone only shuts
+    its context down, which nothing looks at until the executor spins)."""
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
 _deferring = False
 
 
@@ -100,17 +116,13 @@ def debug_requested(argv: list[str]) -> tuple[bool, list[str]]:
 def run_guarded(prog: str, command: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
     """Run ``command(argv)`` behind the boundary; returns the exit status."""
     debug, argv = debug_requested(sys.argv[1:] if argv is None else list(argv))
-    previous = None
-    with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-        previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        try:
-            return command(argv)
-        except Exception as exc:  # a wrapped Ctrl-C/SIGTERM is still one, not an error
-            interrupt = _interrupt_in(exc)
-            if interrupt is None:
+        with sigterm_interrupts():
+            try:
+                return command(argv)
+            except Exception as exc:  # a wrapped Ctrl-C/SIGTERM is still one, not an error
+                reraise_interrupt(exc)
                 raise
-            raise interrupt from None
     except Terminated:
         print(f"{prog}: terminated; output staged so far was removed", file=sys.stderr)
         return 128 + signal.SIGTERM
@@ -122,9 +134,6 @@ def run_guarded(prog: str, command: Callable[[list[str]], int], argv: list[str] 
             traceback.print_exc()
         print(f"{prog}: error: {describe(exc)}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def run_command(

@@ -42,6 +42,7 @@ MAX_NESTING = 64  # levels of lists and mappings
 MAX_NODES = 100_000  # values once YAML aliases are expanded (what every later walk visits)
 MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE  # a 64 MP photo fits; one float32 plane is 256 MiB
 MAX_IMAGE_BYTES = 1 << 30
+DEFAULT_MAX_FRAME_PIXELS = 1 << 23  # a live frame's default bound: 8 MP, 4K UHD (3840x2160) fits
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"))  # fmt: skip
@@ -144,8 +145,8 @@ def number(value, where: str, low: float | None = None, high: float | None = Non
     ok = _is_number(value) and math.isfinite(value)
     ok = ok and (low is None or value >= low) and (high is None or value <= high) and (above is None or value > above)
     if not ok:
-        bounds = [f"> {above:g}"] * (above is not None) + [f"≥ {low:g}"] * (low is not None)
-        bounds += [f"≤ {high:g}"] * (high is not None)
+        limits = ((">", above), ("≥", low), ("≤", high))
+        bounds = [f"{sign} {limit:g}" for sign, limit in limits if limit is not None]
         fail(where, " ".join(["a finite number", *bounds]), value)
     return float(value)
 

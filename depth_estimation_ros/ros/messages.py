@@ -37,6 +37,7 @@ import numpy as np
 from depth_estimation_ros.core.camera import CameraModel
 from depth_estimation_ros.core.laserscan import Scan
 from depth_estimation_ros.core.pointcloud import PackedCloud
+from depth_estimation_ros.core.validation import image_size
 
 
 def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
@@ -256,6 +257,15 @@ def image_to_rgb(msg) -> np.ndarray:
     if encoding == "mono16":  # fixed full-range scale 255/65535, rounded
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
     return _grey_to_rgb(pixels)
+
+
+def frame_size(msg, compressed: bool) -> tuple[int, int] | None:
+    """(height, width) of an Image, or of a CompressedImage from its file header (None where the
+    header does not tell), before anything is decoded."""
+    if not compressed:
+        return msg.height, msg.width
+    size = image_size(bytes(msg.data))
+    return None if size is None else (size[1], size[0])
 
 
 def compressed_to_rgb(msg) -> np.ndarray:

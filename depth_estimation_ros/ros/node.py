@@ -47,6 +47,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from depth_estimation_ros.core.errors import reraise_interrupt, sigterm_interrupts
 from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.ros.messages import MessageTypes
 from depth_estimation_ros.ros.outputs import BY_TOPIC
@@ -116,6 +117,7 @@ class DepthNode(LifecycleNode):
         self.diagnostics_timer = None
         self.activated_at = 0.0
         self.qos_problems: list[str] = []
+        self.unpaired = ""  # why the last frame without its scale-source input had none
         self.expiry_timer = None
 
     def guard_change_state_service(self) -> None:
@@ -206,12 +208,15 @@ class DepthNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             p = validate({q.name: self.get_parameter(q.name).value for q in PARAMETERS})
+            # loading may take minutes (a TensorRT build); SIGTERM or Ctrl-C stops it at once
+            self.get_logger().info(f"loading {p['model']} (backend {p['backend']})")
             estimator = DepthEstimator(
                 p["model"], p["backend"], resize=p["resize"], output_resolution=p["output_resolution"],
                 min_confidence=p["min_confidence"], precision=p["precision"],
                 focal_correction=p["focal_correction"], **{k: p[k] for k in ANCHOR_OPTIONS},
             )  # fmt: skip
         except Exception as exc:  # a bad parameter or model must fail the transition, not the process
+            reraise_interrupt(exc)  # but SIGTERM or Ctrl-C while loading (torch may wrap it) stops the node
             self.get_logger().error(f"configure failed: {exc}")
             return TransitionCallbackReturn.FAILURE
         self.params, self.estimator = p, estimator
@@ -235,7 +240,7 @@ class DepthNode(LifecycleNode):
         self.diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.worker.start()  # before the subscriptions, so no early frame lands in a stale slot
         self.activated_at = time.monotonic()
-        self.qos_problems = []
+        self.qos_problems, self.unpaired = [], ""
         self.subscribe()
         # Steady time, not the node's clock: with use_sim_time a paused or finished bag must not
         # silence the health report.
@@ -354,6 +359,10 @@ class DepthNode(LifecycleNode):
                 self.worker.stats.on_bad_frame("no CameraInfo", decision.reason)
                 self.log_bad_frame(decision.reason)
                 continue
+            if decision.reason:  # paired, but without its scale-source input: the anchor holds
+                self.unpaired = decision.reason
+                self.get_logger().warning(f"frame without its {self.source_input.name}: {decision.reason}",
+                                          throttle_duration_sec=LOG_THROTTLE_S)  # fmt: skip
             self.worker.slot.put(decision)  # the whole frame: image, CameraInfo, scale-source input
 
     def publish_output(self, output) -> None:
@@ -388,6 +397,7 @@ class DepthNode(LifecycleNode):
             **stats.summary(self.worker.slot.dropped),
             "images waiting for their CameraInfo": str(len(self.pairing.waiting)),
             **{f"frames without their {name}": str(count) for name, count in self.missing_inputs().items()},
+            **({f"last frame without its {self.source_input.name}": self.unpaired} if self.unpaired else {}),
             "input topic": self.image_topic,
             "input QoS": self.input_reliability,
             "backend": self.estimator.backend.describe(),
@@ -399,7 +409,7 @@ class DepthNode(LifecycleNode):
         }
         anchor = self.estimator.anchor
         if anchor is not None:
-            values.update(anchor.diagnostics(self.worker.pipeline.last_stamp))
+            values.update(anchor.diagnostics(self.worker.pipeline.last_stamp, unpaired=self.unpaired))
         received, published = stats.window_counts()
         idle = stats.seconds_without_input(self.activated_at)
         level, message = DiagnosticStatus.OK, "publishing"
@@ -439,6 +449,11 @@ def start(node: DepthNode) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with sigterm_interrupts():  # before rclpy.init: its handler chains to this one
+        return run(argv)
+
+
+def run(argv: list[str] | None) -> int:
     rclpy.init(args=argv if argv is not None else sys.argv)  # SIGINT and SIGTERM shut the context down
     node = None
     try:

@@ -67,6 +67,19 @@ class InputMatch(RecentByStamp):
         within = [msg for msg in same if abs(_ns(msg) - t) <= round(self.max_age * 1e9)]
         return True, min(within, key=lambda msg: abs(_ns(msg) - t)) if within else None
 
+    def why_missing(self, image) -> str:
+        """Why ``image`` has none: nothing came, only other frames came, or none near its stamp."""
+        if not self.recent:
+            return f"no {self.name} message has arrived"
+        same = [msg for msg in self.recent.values() if _same_frame(msg, image)]
+        if not same:
+            frames = ", ".join(sorted({repr(msg.header.frame_id) for msg in self.recent.values()}))
+            return (f"{self.name} arrives in frame {frames}, not the image's {image.header.frame_id!r}: it must be "
+                    "registered to the camera image")  # fmt: skip
+        nearest = min(same, key=lambda msg: abs(_ns(msg) - _ns(image)))
+        return (f"no {self.name} within {self.max_age:g} s of image {stamp_text(stamp_of(image))}; the nearest had "
+                f"stamp {stamp_text(stamp_of(nearest))} ({(_ns(nearest) - _ns(image)) * 1e-9:+.6f} s)")  # fmt: skip
+
 
 @dataclass(frozen=True, eq=False)  # compared by identity: messages hold arrays
 class Decision:
@@ -76,7 +89,7 @@ class Decision:
     camera_info: Any = None  # None: a bad frame, ``reason`` says why
     sparse: Any = None  # the scale source's input message (sparse depth) of its stamp, or None
     tag: Any = None  # what the caller passed with the image (the bag tool: its log time)
-    reason: str = ""
+    reason: str = ""  # why it is a bad frame, or why a paired frame has no source input
 
 
 @dataclass(frozen=True, eq=False)
@@ -163,6 +176,7 @@ class FramePairing:
             return None
         if msg is None:
             self.missing[self.sparse.name] += 1
+            return Decision(waiting.image, info, None, waiting.tag, self.sparse.why_missing(waiting.image))
         return Decision(waiting.image, info, msg, waiting.tag)
 
     def _release(self) -> list[Decision]:

@@ -22,6 +22,7 @@ from depth_estimation_ros.core.edges import DEFAULT_ANGLE_DEG, DEFAULT_FLOOR_ANG
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.core.files import is_hub_id
 from depth_estimation_ros.core.laserscan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, DEFAULT_SCAN_HEIGHT
+from depth_estimation_ros.core.validation import DEFAULT_MAX_FRAME_PIXELS, MAX_IMAGE_PIXELS
 
 RELIABILITY = ("auto", "best_effort", "reliable")
 # The options of the estimator's metric anchoring (configure-time), as the node names them.
@@ -186,6 +187,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         "",
         "frame_id of depth/scan: a frame whose x is the optical axis and z up (REP 103), e.g. camera_link; empty: "
         "the image's frame_id without its _optical part (camera_optical_frame → camera_frame).",
+        live=True,
+    ),
+    Parameter(
+        "max_image_pixels",
+        DEFAULT_MAX_FRAME_PIXELS,
+        "Frames with more pixels than this are skipped as bad frames, counted with their size: memory and time "
+        "grow with the frame; 8388608 = 8 MP, 4K UHD fits.",
+        minimum=1,
+        maximum=MAX_IMAGE_PIXELS,
         live=True,
     ),
     Parameter(

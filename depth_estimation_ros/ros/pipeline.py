@@ -17,12 +17,14 @@ from depth_estimation_ros.core.edges import DEFAULT_ANGLE_DEG, DEFAULT_FLOOR_ANG
 from depth_estimation_ros.core.estimator import DepthEstimator, NoMetricScale
 from depth_estimation_ros.core.laserscan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, DEFAULT_SCAN_HEIGHT, ScanProjector
 from depth_estimation_ros.core.pointcloud import CloudPacker, PackedCloud, compact
+from depth_estimation_ros.core.validation import DEFAULT_MAX_FRAME_PIXELS
 from depth_estimation_ros.ros.inputs import frame_input
 from depth_estimation_ros.ros.messages import (
     MessageTypes,
     camera_from_info,
     compressed_to_rgb,
     copy_header,
+    frame_size,
     image_to_rgb,
     writable_view,
 )
@@ -33,7 +35,7 @@ from depth_estimation_ros.ros.pairing import stamp_of, stamp_text
 PIPELINE_OPTIONS = ("publish_raw_depth", "publish_points", "points_rgb", "points_decimation", "points_max_range",
                     "points_organized", "points_edge_filter", "edge_filter_angle", "edge_filter_floor_angle",
                     "edge_filter_depth", "publish_confidence", "publish_scan", "scan_height", "scan_range_min",
-                    "scan_range_max", "scan_output_frame")  # fmt: skip
+                    "scan_range_max", "scan_output_frame", "max_image_pixels")  # fmt: skip
 
 
 class BadFrame(ValueError):
@@ -83,6 +85,7 @@ class DepthPipeline:
         scan_range_min: float = DEFAULT_RANGE_MIN,
         scan_range_max: float = DEFAULT_RANGE_MAX,
         scan_output_frame: str = "",
+        max_image_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
         reuse_buffers: bool = False,
         device_path: bool | None = None,
     ):
@@ -97,6 +100,7 @@ class DepthPipeline:
         self.publish_confidence = publish_confidence and estimator.info.has_confidence
         self.publish_scan, self.scan_height, self.scan_output_frame = publish_scan, scan_height, scan_output_frame
         self.scan_range_min, self.scan_range_max = scan_range_min, scan_range_max
+        self.max_image_pixels = max_image_pixels
         self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range, points_organized)
         self._edges = EdgeFilter(edge_filter_angle, edge_filter_floor_angle)
         self._scanner = ScanProjector(scan_height, scan_range_min, scan_range_max)
@@ -194,6 +198,11 @@ class DepthPipeline:
         start = time.perf_counter()
         if camera_info is None:
             raise BadFrame("no CameraInfo received yet for this image")
+        size = frame_size(image, compressed)
+        if size is not None and size[0] * size[1] > self.max_image_pixels:  # before decoding it
+            raise BadFrame(f"{size[1]}x{size[0]} image ({size[0] * size[1]} pixels) is larger than "
+                           f"max_image_pixels={self.max_image_pixels}: memory and time grow with the frame; "
+                           "downscale it upstream (image_proc's resize) or raise the bound")  # fmt: skip
         try:
             rgb = compressed_to_rgb(image) if compressed else image_to_rgb(image)
             camera = camera_from_info(camera_info)

@@ -1,6 +1,6 @@
 """Pretrained depth models from transformers folders (``save_pretrained``), behind the project's road.
 
-A folder with ``config.json`` (and ``preprocessor_config.json``) of a transformers depth model, or a
+A folder with ``config.json`` and ``preprocessor_config.json`` of a transformers depth model, or a
 Hub id already in the local Hugging Face cache, loads with ``local_files_only``: nothing is ever
 downloaded. :func:`card_from_folder` reads what the folder states into a :class:`ModelCard`
 (output kind, input rule, normalisation, depth range, licence), and :class:`TransformersDepth`
@@ -35,10 +35,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from depth_estimation_ros.core.card import InputRule, ModelCard
+from depth_estimation_ros.core import validation as v
+from depth_estimation_ros.core.card import MAX_NETWORK_PIXELS, InputRule, ModelCard
 from depth_estimation_ros.core.errors import quiet_loggers
 from depth_estimation_ros.core.files import is_hub_id
-from depth_estimation_ros.core.validation import read_json
 
 FAMILIES = ("depth_anything", "prompt_depth_anything", "dpt", "glpn", "zoedepth", "depth_pro")
 RESAMPLE = {0: "nearest", 1: "area", 2: "bilinear", 3: "bicubic", 4: "area", 5: "bicubic"}  # PIL codes
@@ -47,7 +47,7 @@ CONFIG_LIMIT = 1 << 20  # bytes: configs are small; a bigger "config" is not one
 
 def _read_json(path: Path) -> dict:
     # Bounded, duplicate keys and NaN refused, the path named (validation.read_json).
-    return read_json(path, "model config", CONFIG_LIMIT)
+    return v.read_json(path, "model config", CONFIG_LIMIT)
 
 
 def is_transformers_folder(path: str | os.PathLike) -> bool:
@@ -108,70 +108,128 @@ def _licence(folder: Path) -> str:
     return ""
 
 
-def _size(processor: dict, default: tuple[int, int]) -> tuple[int, int]:
-    size = processor.get("size") or {}
-    if isinstance(size, int):
-        return size, size
-    if "height" in size and "width" in size:
-        return int(size["height"]), int(size["width"])
-    if "shortest_edge" in size:
-        return int(size["shortest_edge"]), int(size["shortest_edge"])
-    return default
+MAX_NETWORK_SIDE = 8192  # px: beyond any published depth model's input
+GLPN_MAX_PIXELS = 1 << 20
+DEFAULT_SIZES = {"depth_anything": (518, 518), "prompt_depth_anything": (518, 518), "dpt": (384, 384),
+                 "zoedepth": (384, 512), "depth_pro": (1536, 1536), "glpn": (480, 640)}  # fmt: skip
 
 
-def card_from_folder(folder: str | os.PathLike) -> ModelCard:
-    """The model card of a transformers depth folder, from its config and preprocessor config."""
-    folder = Path(folder)
-    config = _read_json(folder / "config.json")
-    processor_file = folder / "preprocessor_config.json"
-    processor = _read_json(processor_file) if processor_file.is_file() else {}
-    family = config.get("model_type", "")
-    if family not in FAMILIES:
-        raise ValueError(
-            f"{folder}: model_type {family!r} is not a supported depth model; expected one of {list(FAMILIES)}"
-        )
-    mean = processor.get("image_mean", [0.5, 0.5, 0.5])
-    std = processor.get("image_std", [0.5, 0.5, 0.5])
-    normalize = bool(processor.get("do_normalize", family != "glpn"))
-    normalization = {"mean": [float(v) for v in mean], "std": [float(v) for v in std]} if normalize else {}
-    multiple = processor.get("ensure_multiple_of", processor.get("size_divisor", 1))
-    multiple = int(multiple) if isinstance(multiple, int | float) and multiple >= 1 else 1
-    defaults = {"depth_anything": (518, 518), "prompt_depth_anything": (518, 518), "dpt": (384, 384),
-                "zoedepth": (384, 512), "depth_pro": (1536, 1536), "glpn": (480, 640)}  # fmt: skip
-    height, width = _size(processor, defaults[family])
-    keep_aspect = bool(processor.get("keep_aspect_ratio", False))
-    rule = InputRule(
+def _field(where: str, name: str) -> str:
+    return f"{where}: {name}"
+
+
+def _channels(value, where: str, low: float, high: float) -> list[float]:
+    """A per-channel statistic: one number for all three channels, or three."""
+    values = [value] * 3 if isinstance(value, int | float) and not isinstance(value, bool) else value
+    return [v.number(x, where, low=low, high=high) for x in v.numbers(values, where, count=3)]
+
+
+def _size(value, where: str, default: tuple[int, int]) -> tuple[int, int]:
+    side = {"low": 1, "high": MAX_NETWORK_SIDE}
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (v.integer(value, where, **side),) * 2
+    if isinstance(value, dict) and "height" in value and "width" in value:
+        height, width = (v.integer(value[k], f"{where}.{k}", **side) for k in ("height", "width"))
+        return height, width
+    if isinstance(value, dict) and "shortest_edge" in value:
+        return (v.integer(value["shortest_edge"], f"{where}.shortest_edge", **side),) * 2
+    v.fail(where, "an integer or a mapping with height and width (or shortest_edge)", value)
+
+
+def _normalization(processor: dict, where: str, family: str) -> dict:
+    """The network's input normalisation for RGB in [0, 1]: transformers computes
+    ``(x·255·rescale_factor − mean) / std`` on 8-bit x, i.e. ``(x − mean/k) / (std/k)`` with
+    ``k = 255·rescale_factor`` (1 for the usual 1/255), so any rescale folds into mean and std."""
+    rescale = v.boolean(processor.get("do_rescale", True), _field(where, "do_rescale"))
+    factor = processor.get("rescale_factor", 1 / 255) if rescale else 1.0
+    k = 255 * v.number(factor, _field(where, "rescale_factor"), low=1e-6, high=1.0)
+    if not v.boolean(processor.get("do_normalize", family != "glpn"), _field(where, "do_normalize")):
+        return {} if abs(k - 1) < 1e-6 else {"mean": [0.0] * 3, "std": [1 / k] * 3}
+    mean = _channels(processor.get("image_mean", 0.5), _field(where, "image_mean"), -1e3, 1e3)
+    # a std of 0 divides by zero (all-NaN depth); below 1e-3 it amplifies the image a thousandfold
+    std = _channels(processor.get("image_std", 0.5), _field(where, "image_std"), 1e-3, 1e3)
+    return {"mean": [m / k for m in mean], "std": [s / k for s in std]}
+
+
+def _input_rule(processor: dict, where: str, family: str) -> InputRule:
+    multiple_key = "ensure_multiple_of" if "ensure_multiple_of" in processor else "size_divisor"
+    multiple = v.integer(processor.get(multiple_key, 1), _field(where, multiple_key), low=1, high=1024)
+    height, width = _size(processor.get("size"), _field(where, "size"), DEFAULT_SIZES[family])
+    keep_aspect = v.boolean(processor.get("keep_aspect_ratio", False), _field(where, "keep_aspect_ratio"))
+    resample = processor.get("resample", 2)
+    if isinstance(resample, bool) or resample not in RESAMPLE:
+        v.fail(_field(where, "resample"), f"a PIL resampling code, one of {sorted(RESAMPLE)}", resample)
+    do_pad = v.boolean(processor.get("do_pad", family == "zoedepth"), _field(where, "do_pad"))
+    return InputRule(
         height=height,
         width=width,
         # a plain resize to one size is a fixed network input; the others follow the frame
         fixed=not keep_aspect and family != "glpn",
         keep_aspect=keep_aspect,
         multiple=multiple,
-        interpolation=RESAMPLE.get(processor.get("resample", 2), "bilinear"),
-        pad="reflect_sqrt" if family == "zoedepth" and processor.get("do_pad", True) else "none",
+        interpolation=RESAMPLE[resample],
+        pad="reflect_sqrt" if family == "zoedepth" and do_pad else "none",
         box=family != "glpn",
         align_corners=family == "zoedepth",
+        # GLPN runs at the frame's own size; its first attention stage holds (pixels/16)²/64 scores, so
+        # 1 MP already costs a quarter GB a head, and 24 MP tens of GB: larger frames are scaled down
+        max_pixels=GLPN_MAX_PIXELS if family == "glpn" else MAX_NETWORK_PIXELS,
     )
-    max_depth = float(config.get("max_depth") or 10.0)
-    if family in ("depth_anything", "prompt_depth_anything") and config.get("depth_estimation_type") == "metric":
-        output, depth_range = "metric_depth", (0.01, max_depth)
-    elif family in ("depth_anything", "prompt_depth_anything", "dpt"):
-        output, depth_range = "relative_inverse_depth", (0.01, 1000.0)
-    elif family == "zoedepth":
-        bins = config.get("bin_configurations") or [{}]
-        depth_range = (float(bins[0].get("min_depth", 1e-3)), float(max(b.get("max_depth", 10.0) for b in bins)))
-        output = "metric_depth"
-    elif family == "glpn":
-        output, depth_range = "metric_depth", (0.01, max_depth)
-    else:  # depth_pro
-        output, depth_range = "canonical_inverse_depth", (0.01, 1000.0)
+
+
+def _depth_range(config: dict, where: str, family: str) -> tuple[str, tuple[float, float]]:
+    """(output kind, depth range in metres) from config.json."""
+    kind = config.get("depth_estimation_type", "relative")
+    if family in ("depth_anything", "prompt_depth_anything") and kind not in ("relative", "metric"):
+        v.fail(_field(where, "depth_estimation_type"), "'relative' or 'metric'", kind)
+    if (family in ("depth_anything", "prompt_depth_anything") and kind == "metric") or family == "glpn":
+        # the metric heads output sigmoid × max_depth: 0 would be 0 m everywhere, marked valid
+        max_depth = config.get("max_depth", 10.0)
+        return "metric_depth", (0.01, v.number(max_depth, _field(where, "max_depth"), above=0.01, high=1e4))
+    if family in ("depth_anything", "prompt_depth_anything", "dpt"):
+        return "relative_inverse_depth", (0.01, 1000.0)
+    if family == "depth_pro":
+        return "canonical_inverse_depth", (0.01, 1000.0)
+    bins = config.get("bin_configurations") or [{}]  # zoedepth: one range per domain head
+    if not isinstance(bins, list) or not bins or not all(isinstance(b, dict) for b in bins):
+        v.fail(_field(where, "bin_configurations"), "a list of mappings with min_depth and max_depth", bins)
+    ranges = []
+    for i, b in enumerate(bins):
+        at = _field(where, f"bin_configurations[{i}]")
+        low = v.number(b.get("min_depth", 1e-3), f"{at}.min_depth", above=0, high=1e4)
+        ranges.append((low, v.number(b.get("max_depth", 10.0), f"{at}.max_depth", above=low, high=1e4)))
+    return "metric_depth", (min(low for low, _ in ranges), max(high for _, high in ranges))
+
+
+def card_from_folder(folder: str | os.PathLike) -> ModelCard:
+    """The model card of a transformers depth folder, from its config and preprocessor config, each
+    field checked (validation layer: the file and the field named)."""
+    folder = Path(folder)
+    config_file, processor_file = folder / "config.json", folder / "preprocessor_config.json"
+    config = _read_json(config_file)
+    family = config.get("model_type", "")
+    if family not in FAMILIES:
+        raise ValueError(
+            f"{folder}: model_type {family!r} is not a supported depth model; expected one of {list(FAMILIES)}"
+        )
+    if not processor_file.is_file():  # transformers' own pipeline refuses such a folder too
+        raise ValueError(
+            f"{v.shown(folder)}: no preprocessor_config.json, which says how images are resized and normalised for "
+            "this model; save the processor beside the model: AutoImageProcessor.from_pretrained(ID)"
+            ".save_pretrained(FOLDER)"
+        )
+    processor = _read_json(processor_file)
+    where, config_where = v.shown(processor_file), v.shown(config_file)
+    output, (low, high) = _depth_range(config, config_where, family)
     return ModelCard(
         output=output,
-        input=rule,
-        min_depth=depth_range[0],
-        max_depth=depth_range[1],
+        input=_input_rule(processor, where, family),
+        min_depth=low,
+        max_depth=high,
         focal_rule="inverse_focal" if output == "canonical_inverse_depth" else "none",
-        normalization=normalization,
+        normalization=_normalization(processor, where, family),
         family=family,
         licence=_licence(folder),
         source=str(config.get("_name_or_path") or folder.name),
