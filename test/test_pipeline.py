@@ -320,6 +320,17 @@ def test_a_frame_without_its_sparse_depth_says_why():
                           "1700000001.300000500 (+0.300000 s)")  # fmt: skip
 
 
+def test_a_sparse_depth_that_cannot_be_read_costs_the_anchoring_not_the_frame_and_says_why(deployed):
+    estimator = DepthEstimator(deployed["acan"][1], "onnxruntime", scale_source="sparse_depth")
+    image, info = frame(0)
+    colour = image_msg(np.zeros((12, 16, 3), np.uint8), "rgb8", image.header, TYPES)  # not a depth image
+    output = DepthPipeline(estimator, TYPES).process(image, info, sparse=colour)
+    assert "depth/image" in output.messages
+    assert output.refused_input.startswith("its sparse_depth was refused: ")
+    assert "rgb8" in output.refused_input
+    assert DepthPipeline(estimator, TYPES).process(image, info).refused_input == ""
+
+
 @pytest.mark.parametrize(
     ("field", "value", "reason"),
     [

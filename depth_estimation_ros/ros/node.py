@@ -117,7 +117,7 @@ class DepthNode(LifecycleNode):
         self.diagnostics_timer = None
         self.activated_at = 0.0
         self.qos_problems: list[str] = []
-        self.unpaired = ""  # why the last frame without its scale-source input had none
+        self.unpaired = ""  # why the last frame without a usable scale-source input had none
         self.expiry_timer = None
 
     def guard_change_state_service(self) -> None:
@@ -366,6 +366,8 @@ class DepthNode(LifecycleNode):
             self.worker.slot.put(decision)  # the whole frame: image, CameraInfo, scale-source input
 
     def publish_output(self, output) -> None:
+        if output.refused_input:  # logged with the notes below
+            self.unpaired = output.refused_input
         for note in output.notes:
             self.get_logger().warning(note, throttle_duration_sec=LOG_THROTTLE_S)
         with self.publish_lock:

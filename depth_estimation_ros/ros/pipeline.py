@@ -47,6 +47,7 @@ class Output:
     messages: dict[str, Any]  # topic (relative) → message
     timings: dict[str, float]  # seconds per stage
     notes: list[str] = field(default_factory=list)  # non-fatal findings, e.g. CameraInfo frame mismatch
+    refused_input: str = ""  # why the frame's scale-source input (sparse depth) could not be used
 
 
 class DepthPipeline:
@@ -101,6 +102,7 @@ class DepthPipeline:
         self.publish_scan, self.scan_height, self.scan_output_frame = publish_scan, scan_height, scan_output_frame
         self.scan_range_min, self.scan_range_max = scan_range_min, scan_range_max
         self.max_image_pixels = max_image_pixels
+        self._refused = ""  # the current frame's Output.refused_input
         self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range, points_organized)
         self._edges = EdgeFilter(edge_filter_angle, edge_filter_floor_angle)
         self._scanner = ScanProjector(scan_height, scan_range_min, scan_range_max)
@@ -189,8 +191,11 @@ class DepthPipeline:
     def process(self, image, camera_info, compressed: bool = False, sparse=None) -> Output:
         """Outputs for one image; ``sparse``: the scale source's input message of the image's stamp
         (a sparse_depth Image: 16UC1 mm or 32FC1 m, registered to the camera, any resolution), or None."""
+        self._refused = ""
         try:
-            return self._process(image, camera_info, compressed, sparse)
+            output = self._process(image, camera_info, compressed, sparse)
+            output.refused_input = self._refused
+            return output
         except BadFrame as exc:  # named by its stamp, so the log and /diagnostics blame the right frame
             raise BadFrame(f"image {stamp_text(stamp_of(image))}: {exc}") from None
 
@@ -218,6 +223,7 @@ class DepthPipeline:
             try:
                 sparse_depth = self.frame_input.to_array(sparse)
             except ValueError as exc:  # a bad sparse frame costs its anchoring, not the camera frame
+                self._refused = f"its {self.frame_input.name} was refused: {exc}"
                 notes.append(f"{self.frame_input.name} ignored: {exc}")
         decoded = time.perf_counter()
         out_camera = self.estimator.output_camera(camera)
