@@ -108,6 +108,22 @@ def test_one_strongly_typed_build_path_touches_no_removed_api(major, precision, 
     assert Path(onnx) == Path(graphs[precision]).resolve()
 
 
+@pytest.mark.parametrize("major", ["10", "11"])
+def test_sigterm_during_a_build_cancels_it_at_the_next_step_and_leaves_no_engine(
+    major, graphs, tmp_path, monkeypatch, capsys
+):
+    """The build is one C++ call of minutes in which Python's handlers cannot run: the progress monitor
+    sees the signal (through the interpreter's wakeup fd) and cancels at the next step."""
+    trt = load_fake(monkeypatch, major)
+    monkeypatch.setenv("FAKE_TENSORRT_BUILD_STEPS", "1000")
+    monkeypatch.setenv("FAKE_TENSORRT_SIGNAL_AT_STEP", "5")
+    engine = tmp_path / "m.engine"
+    assert main(["build-engine", "--onnx", str(graphs["fp32"]), "--output", str(engine)]) == 143
+    assert trt.steps == list(range(6))  # cancelled at the step the signal came in, of 1000
+    assert "terminated" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no engine, sidecar or temporary
+
+
 def test_the_network_flags_are_the_same_on_10_and_11(graphs, tmp_path, monkeypatch):
     seen = {}
     for major in VERSIONS:

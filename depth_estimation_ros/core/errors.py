@@ -49,6 +49,37 @@ def sigterm_interrupts():
             signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def signal_pipe():
+    """Yields ``arrived()``: whether SIGINT or SIGTERM has come since the block began, answerable
+    from any thread and while the main thread is inside a long C++ call (a TensorRT build), when
+    Python's own handler cannot run until the call returns. The signal still reaches that handler
+    afterwards: this only lets a library's progress callback see it and cancel its work. Read from
+    the wakeup file descriptor the interpreter's C-level handler writes each signal number to."""
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(read_fd, False)
+    os.set_blocking(write_fd, False)
+    try:
+        previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: no signal is seen
+        previous = None
+    seen = False
+
+    def arrived() -> bool:
+        nonlocal seen
+        with contextlib.suppress(BlockingIOError, OSError):
+            seen = seen or bool(os.read(read_fd, 64))
+        return seen
+
+    try:
+        yield arrived
+    finally:
+        if previous is not None:
+            signal.set_wakeup_fd(previous)
+        os.close(read_fd)
+        os.close(write_fd)
+
+
 _deferring = False
 
 

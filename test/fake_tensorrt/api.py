@@ -13,8 +13,11 @@ Uncertain points (no TensorRT on these machines to compare with) are marked as s
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
+import os
+import signal
 import types
 
 # The 11.x removal list (Python), by owner. Sources: "Removed Python APIs and Replacements"
@@ -66,6 +69,29 @@ def build(namespace: dict, version: str) -> None:
 
     def call(name, *args):
         calls.append((name, args))
+
+    steps: list[int] = []  # build steps reported to the progress monitor
+
+    @contextlib.contextmanager
+    def native_call():
+        """Python-level SIGINT/SIGTERM handlers held until the block ends (the C-level handler still
+        writes to the wakeup fd, as during a C++ call), then the signals that came are delivered."""
+        held, previous = [], {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda s, f: held.append(s))
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            for signum in held:
+                signal.raise_signal(signum)
+
+    class IProgressMonitor:
+        """The application-implemented interface: phase_start, step_complete (False cancels), phase_finish."""
+
+        def __init__(self):
+            pass
 
     # --- enums (pybind11 enums: members with .name and int()) ------------------------------------
     builder_flags = ["FP16", "BF16", "INT8", "DEBUG", "GPU_FALLBACK", "REFIT", "DISABLE_TIMING_CACHE", "TF32",
@@ -123,6 +149,15 @@ def build(namespace: dict, version: str) -> None:
             self._flags = set()
             self._cache = None
             self._pools = {}
+            self._monitor = None
+
+        @property
+        def progress_monitor(self):
+            return self._monitor
+
+        @progress_monitor.setter
+        def progress_monitor(self, monitor):
+            self._monitor = monitor
 
         def set_memory_pool_limit(self, pool, size):
             call("IBuilderConfig.set_memory_pool_limit", pool.name, size)
@@ -197,7 +232,26 @@ def build(namespace: dict, version: str) -> None:
             return IBuilderConfig()
 
         def build_serialized_network(self, network, config):
+            """FAKE_TENSORRT_BUILD_STEPS steps (default 3), each reported to the config's progress
+            monitor, which may cancel (None is returned, as TensorRT does); FAKE_TENSORRT_SIGNAL_AT_STEP
+            sends this process SIGTERM at that step. Python's signal handlers run only once the build
+            has returned, as around TensorRT's C++ build."""
             call("Builder.build_serialized_network")
+            total = int(os.environ.get("FAKE_TENSORRT_BUILD_STEPS", "3"))
+            signal_at = int(os.environ.get("FAKE_TENSORRT_SIGNAL_AT_STEP", "-1"))
+            monitor = config._monitor
+            with native_call():
+                if monitor is not None:
+                    monitor.phase_start("Building engine", None, total)
+                for step in range(total):
+                    if step == signal_at:
+                        os.kill(os.getpid(), signal.SIGTERM)
+                    steps.append(step)
+                    if monitor is not None and not monitor.step_complete("Building engine", step):
+                        monitor.phase_finish("Building engine")
+                        return None
+                if monitor is not None:
+                    monitor.phase_finish("Building engine")
             plan = {"tensorrt": version, "network_flags": flag_names(network._flags),
                     "builder_flags": sorted(config._flags), "onnx_bytes": network._parsed}  # fmt: skip
             return IHostMemory(b"fake-plan" + json.dumps(plan).encode())
@@ -273,6 +327,7 @@ def build(namespace: dict, version: str) -> None:
         Runtime=Runtime,
         ICudaEngine=ICudaEngine,
         IBuilderConfig=IBuilderConfig,
+        IProgressMonitor=IProgressMonitor,
         INetworkDefinition=INetworkDefinition,
         ITimingCache=ITimingCache,
         IHostMemory=IHostMemory,
@@ -282,6 +337,7 @@ def build(namespace: dict, version: str) -> None:
         DataType=DataType,
         calls=calls,
         accessed=accessed,
+        steps=steps,
         REMOVED_NAMES=REMOVED_NAMES,
     )
     if not eleven:  # the weak-typing API of 10.x (deprecated there since 10.1, gone in 11.x)

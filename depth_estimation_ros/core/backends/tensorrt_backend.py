@@ -41,6 +41,7 @@ import numpy as np
 
 from depth_estimation_ros.core.backends.base import Backend, DependencyError, ModelInfo
 from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.core.errors import signal_pipe
 from depth_estimation_ros.core.files import refuse_existing, staged_files
 from depth_estimation_ros.core.validation import read_json
 
@@ -431,6 +432,27 @@ def check_buildable(onnx_path: str | os.PathLike) -> str:
     return precision
 
 
+def _cancel_on_signal(arrived):
+    """A TensorRT progress monitor (10.x and 11.x: ``IProgressMonitor``) whose ``step_complete``
+    answers False, which cancels the build, once ``arrived()`` says Ctrl-C or SIGTERM has come."""
+    import tensorrt as trt
+
+    class CancelOnSignal(trt.IProgressMonitor):
+        def __init__(self):
+            trt.IProgressMonitor.__init__(self)
+
+        def phase_start(self, phase_name, parent_phase, num_steps):
+            pass
+
+        def step_complete(self, phase_name, step):
+            return not arrived()
+
+        def phase_finish(self, phase_name):
+            pass
+
+    return CancelOnSignal()
+
+
 def build_engine(
     onnx_path: str | os.PathLike,
     output: str | os.PathLike,
@@ -469,7 +491,14 @@ def build_engine(
     cache_bytes = Path(timing_cache).read_bytes() if timing_cache and Path(timing_cache).is_file() else b""
     config.set_timing_cache(config.create_timing_cache(cache_bytes), ignore_mismatch=True)
 
-    serialized = builder.build_serialized_network(network, config)
+    with signal_pipe() as arrived:
+        # The build is one C++ call of minutes: Python's signal handlers wait for its end, but the
+        # progress monitor is called between steps (any thread) and cancels it when one has come.
+        config.progress_monitor = _cancel_on_signal(arrived)
+        serialized = builder.build_serialized_network(network, config)
+        cancelled = arrived()
+    if serialized is None and cancelled:
+        raise KeyboardInterrupt()  # the pending handler usually raises first (Terminated for SIGTERM)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
     write_engine(output, bytes(serialized), key, info, onnx_path, overwrite, tensorrt_build=trt.__version__)
