@@ -30,7 +30,7 @@ setup(
     # training's code installs with the runtime (``depth-estimation train`` names the extra it needs);
     # the benchmarks (benchmarks/) run from a checkout and are not installed.
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
-    package_data={PACKAGE: ["data/*.pt"]},  # the demo checkpoint (docs/training.md)
+    package_data={PACKAGE: ["data/*.pt", "data/cards/*.yaml"]},  # the demo checkpoint, the built-in model cards
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

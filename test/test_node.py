@@ -248,6 +248,30 @@ def test_sparse_depth_in_another_frame_is_reported_with_its_reason_not_as_no_inp
         assert node.stop(signal.SIGTERM) == 0, node.output
 
 
+def test_a_card_described_graph_runs_in_the_node_and_publishes_its_confidence(graph, tmp_path):
+    """UniDepth V2's export signature (camera rays in, points and an uncertainty out) with its built-in
+    card: the node feeds it the CameraInfo's rays and publishes metres and a confidence in [0, 1]."""
+    from foreign_graphs import export
+
+    model = export("unidepth_v2", tmp_path / "unidepth.onnx")
+    node = depth_node(graph.env, tmp_path / "node.log", "-p", f"model:={model}", "-p", "card:=unidepth_v2")
+    try:
+        camera = graph.node.create_publisher(Image, "image", RELIABLE)
+        info = graph.node.create_publisher(CameraInfo, "camera_info", RELIABLE)
+        graph.subscribe("/depth/image", Image)
+        graph.subscribe("/depth/confidence", Image)
+        graph.feed(camera, info, *frame(graph, 400),
+                   until=lambda: graph.received["/depth/image"] and graph.received["/depth/confidence"])  # fmt: skip
+        metres = np.frombuffer(bytes(graph.received["/depth/image"][-1].data), np.float32)
+        trust = np.frombuffer(bytes(graph.received["/depth/confidence"][-1].data), np.float32)
+        assert np.isfinite(metres).all()
+        assert ((metres > 1.5) & (metres < 3.01)).all()  # ray_z · (2 + red): ray_z ≥ 0.77 at this camera's corners
+        assert ((trust >= 0.25 - 1e-6) & (trust <= 1.0)).all()
+        assert "unidepth_v2" in node.output  # the log says what it loaded
+    finally:
+        assert node.stop(signal.SIGTERM) == 0, node.output
+
+
 def stream(types):
     """A camera that changes size between frames (each size with its own intrinsics); frame 303's
     CameraInfo has a NaN distortion coefficient. (image, CameraInfo) per frame, in ``types``."""

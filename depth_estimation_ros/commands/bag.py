@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-topic", help="sensor_msgs Image or CompressedImage topic (default: detected)")
     parser.add_argument("--camera-info-topic", help="CameraInfo topic (default: the one in the image's namespace)")
     parser.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
+    add_parameter_arguments(parser, ("card",))
     parser.add_argument("--storage", choices=STORAGES, help="output storage (default: the input's)")
     parser.add_argument("--no-copy-input", action="store_true", help="write only the outputs, not the input topics")
     parser.add_argument("--raw-depth", action="store_true", help="also write depth/image_raw (16UC1 millimetres)")
@@ -139,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         "resize": args.resize,
         "output_resolution": args.output_resolution,
         "min_confidence": args.min_confidence,
+        "card": args.card,
         **options_from(args, SCALE_ARGUMENTS),
     }
     summary = process_bag(

@@ -1,5 +1,5 @@
-"""``depth-estimation models``: parameter counts and MACs of networks at an input size, or what a
-model file or folder is (format, output kind, input rule, focal rule)."""
+"""``depth-estimation models``: parameter counts and MACs of networks at an input size, what a
+model file or folder is (format, output kind, input rule, focal rule), or the built-in model cards."""
 
 from __future__ import annotations
 
@@ -23,18 +23,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=image_side, default=256, help="input height (default: 256)")
     parser.add_argument("--width", type=image_side, default=352, help="input width (default: 352)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--card", help="the model card of the ONNX graphs named (exported elsewhere): a built-in "
+                        "card's name or a YAML card file")  # fmt: skip
+    parser.add_argument("--cards", action="store_true", help="list the built-in model cards")
 
 
 def run(args: argparse.Namespace) -> int:
+    from depth_estimation_ros.core.card_files import builtin_cards, load_card
     from depth_estimation_ros.core.models import build_model, list_models
     from depth_estimation_ros.core.models.complexity import count_macs, count_parameters
 
+    if args.cards:
+        for name in builtin_cards():
+            card = load_card(name)
+            print(f"{name}: {card.source}\n    {card.describe()}")
+        return 0
+    card = load_card(args.card) if args.card else None
     rows = []
     for spec in args.specs:
         if Path(spec).exists() or is_hub_id(spec):  # a model to describe, not a network to build
             from depth_estimation_ros.core.backends import describe_model
 
-            rows.append(describe_model(spec))
+            rows.append(describe_model(spec, card))
             continue
         name, _, backbone = spec.partition(":")
         if name not in list_models():

@@ -253,6 +253,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="an image, a folder of images, or a video file")
     parser.add_argument("--output", required=True, help="folder for the results")
     parser.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
+    add_parameter_arguments(parser, ("card",))
     parser.add_argument("--camera", help="camera_info YAML (ROS camera_calibration format)")
     for name in ("fx", "fy", "cx", "cy"):
         kind = positive_float if name in ("fx", "fy") else finite_float
@@ -298,7 +299,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--sparse-depth applies only with --scale-source sparse_depth; it would be ignored here")
     camera = camera_from_args(args)
     estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence,
-                               **options_from(args, SCALE_ARGUMENTS))  # fmt: skip
+                               card=args.card, **options_from(args, SCALE_ARGUMENTS))  # fmt: skip
     count = predict(estimator, args.input, args.output, camera, args.max_range, overwrite=args.overwrite,
                     sparse=args.sparse_depth, edge_filter=not args.no_edge_filter)  # fmt: skip
     print(f"wrote {count} frame(s) to {args.output} ({estimator.backend.describe()})")

@@ -30,6 +30,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
+
+from depth_estimation_ros.core.graph_io import GraphIO
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class InputRule:
     box: bool = True
     align_corners: bool = False  # ZoeDepth resizes with corner pixels aligned
     max_pixels: int = MAX_NETWORK_PIXELS  # a size that follows the frame is scaled down to at most this
+    letterbox: bool = False  # the model's own fit: one scale, centred, the rest filled with ``fill``
+    fill: tuple = (0.0, 0.0, 0.0)  # RGB 0-255 of a letterbox's border (Metric3D: its mean colour)
 
     def __post_init__(self):
         for name in ("height", "width", "multiple", "max_pixels"):
@@ -91,8 +96,16 @@ class InputRule:
                              f"than the {MAX_NETWORK_PIXELS} pixels a network input may have here")  # fmt: skip
         _choice(self.interpolation, INTERPOLATIONS, "input.interpolation")
         _choice(self.pad, PADDINGS, "input.pad")
-        if not all(isinstance(v, bool) for v in (self.fixed, self.keep_aspect, self.box, self.align_corners)):
-            raise ValueError("model card input.fixed, keep_aspect, box and align_corners must be booleans")
+        flags = (self.fixed, self.keep_aspect, self.box, self.align_corners, self.letterbox)
+        if not all(isinstance(v, bool) for v in flags):
+            raise ValueError("model card input.fixed, keep_aspect, box, align_corners and letterbox must be booleans")
+        fill = tuple(self.fill) if isinstance(self.fill, list | tuple) else ()
+        if len(fill) != 3 or not all(isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 255
+                                     for v in fill):  # fmt: skip
+            raise ValueError(f"model card input.fill must be three numbers from 0 to 255, got {self.fill!r}")
+        object.__setattr__(self, "fill", tuple(float(v) for v in fill))
+        if self.letterbox and not self.fixed:
+            raise ValueError("model card input.letterbox needs a fixed input size (input.fixed: true)")
 
     def padding(self, height: int, width: int) -> tuple[int, int]:
         """(pad_y, pad_x) added on each side of a ``height``×``width`` frame before resizing."""
@@ -155,16 +168,23 @@ class ModelCard:
     has_confidence: bool = False
     focal_rule: str = "none"
     focal_length: float | None = None  # px at the network input; for ``ratio``
+    focal_axis: str = "fx"  # the camera's focal length the rule takes: ``fx``, or ``mean`` of fx and fy
     normalization: dict = field(default_factory=dict)
     family: str = ""
     licence: str = ""
     source: str = ""
+    graph: dict = field(default_factory=dict)  # a graph not exported here: its tensors (:class:`.GraphIO`)
 
     def __post_init__(self):
         if isinstance(self.input, dict):
             object.__setattr__(self, "input", InputRule(**self.input))
+        if not isinstance(self.graph, dict):
+            raise ValueError(f"model card graph must be a mapping, got {self.graph!r}")
+        if self.graph and self.graph_io.confidence:  # the graph's confidence is the card's
+            object.__setattr__(self, "has_confidence", True)
         _choice(self.output, OUTPUT_KINDS, "output")
         _choice(self.focal_rule, FOCAL_RULES, "focal_rule")
+        _choice(self.focal_axis, ("fx", "mean"), "focal_axis")
         depths = (self.min_depth, self.max_depth)
         if not all(isinstance(v, int | float) and math.isfinite(v) for v in depths) or not 0 < depths[0] < depths[1]:
             raise ValueError(f"model card depth range must be finite with 0 < min < max, got {list(depths)}")
@@ -175,6 +195,16 @@ class ModelCard:
         _check_normalization(self.normalization)
         if self.output == "canonical_inverse_depth" and self.focal_rule != "inverse_focal":
             raise ValueError("model card output 'canonical_inverse_depth' needs focal_rule 'inverse_focal'")
+
+    @cached_property
+    def graph_io(self) -> GraphIO | None:
+        """How a graph not exported here is fed and read (None for this project's graphs)."""
+        if not self.graph:
+            return None
+        try:
+            return GraphIO(**self.graph)
+        except TypeError as exc:  # an unknown key
+            raise ValueError(f"model card graph: {exc}") from None
 
     @property
     def relative(self) -> bool:
@@ -208,7 +238,8 @@ class ModelCard:
     def describe(self) -> str:
         focal = ""
         if self.focal_rule == "ratio":
-            focal = f", focal rule ratio (f_train {self.focal_length:.1f} px at the input)"
+            axis = ", mean of fx and fy" if self.focal_axis == "mean" else ""
+            focal = f", focal rule ratio (f_train {self.focal_length:.1f} px at the input{axis})"
         elif self.focal_rule == "inverse_focal":
             focal = ", focal rule Z = f/(W·c)"
         rule = self.input
@@ -222,7 +253,15 @@ class ModelCard:
             )
         if rule.pad != "none":
             size += f", {rule.pad} padding"
-        return f"{self.output} ({self.min_depth:g}-{self.max_depth:g} m){focal}; input {size}, {rule.interpolation}"
+        if rule.letterbox:
+            size += ", letterboxed"
+        extras = ""
+        if (io := self.graph_io) is not None:
+            named = [("takes the camera", io.intrinsics), ("confidence", io.confidence), ("sky", io.sky),
+                     ("validity mask", io.mask)]  # fmt: skip
+            extras = "".join(f", {what}" for what, tensor in named if tensor)
+        return (f"{self.output} ({self.min_depth:g}-{self.max_depth:g} m){focal}; input {size}, "
+                f"{rule.interpolation}{extras}")  # fmt: skip
 
 
 def card_of(info) -> ModelCard:

@@ -26,6 +26,7 @@ from depth_estimation_ros.core.backends import Backend, open_backend
 from depth_estimation_ros.core.backends.base import network_input
 from depth_estimation_ros.core.camera import CameraModel, Letterbox
 from depth_estimation_ros.core.card import InputRule, ModelCard
+from depth_estimation_ros.core.card_files import load_card
 from depth_estimation_ros.core.files import IMAGE_SUFFIXES
 
 __all__ = [
@@ -89,7 +90,7 @@ def network_geometry(
     if pad != (0, 0):
         camera = camera.crop(-pad[1], -pad[0], camera.width + 2 * pad[1], camera.height + 2 * pad[0])
     h, w = size if size is not None else rule.network_size(camera.height, camera.width)
-    if resize == "stretch":
+    if resize == "stretch" and not (rule is not None and rule.letterbox):  # a card's own letterbox wins
         corners = rule is not None and rule.align_corners
         return Geometry((h, w), camera.resize_corners(w, h) if corners else camera.resize(w, h), None, pad)
     net_camera, box = camera.letterbox(w, h)
@@ -125,7 +126,8 @@ def network_image(
             image = cv2.resize(image, (w, h), interpolation=flag)
         return image, g.camera, None
     box = g.box
-    canvas = np.zeros((h, w, 3), dtype=np.uint8)
+    canvas = np.empty((h, w, 3), dtype=np.uint8)
+    canvas[:] = np.round(rule.fill) if rule is not None else 0
     inner = cv2.resize(image, (box.inner_width, box.inner_height), interpolation=flag)
     canvas[box.pad_y : box.pad_y + box.inner_height, box.pad_x : box.pad_x + box.inner_width] = inner
     return canvas, g.camera, box
@@ -163,6 +165,10 @@ def postprocess(
     confidence = outputs["confidence"][0, 0].astype(np.float32, copy=False) if "confidence" in outputs else None
     if min_confidence > 0 and confidence is not None:
         depth = np.where(confidence >= min_confidence, depth, np.float32(np.nan))
+    holes = min_confidence > 0
+    if "invalid" in outputs:  # sky, or outside a graph's validity mask: never metres, never points
+        depth = np.where(outputs["invalid"][0, 0] > 0.5, np.float32(np.nan), depth)
+        holes = True
     out = out or {}
     maps = {"depth": depth} if confidence is None else {"depth": depth, "confidence": confidence}
     if output_resolution == "network":
@@ -175,7 +181,7 @@ def postprocess(
         y, x = box.pad_y, box.pad_x
         maps = {k: m[y : y + box.inner_height, x : x + box.inner_width] for k, m in maps.items()}
     # Nearest keeps NaN holes from bleeding; bilinear would smear depth across them.
-    mode = cv2.INTER_NEAREST if min_confidence > 0 else cv2.INTER_LINEAR
+    mode = cv2.INTER_NEAREST if holes else cv2.INTER_LINEAR
     (py, px), (height, width) = pad, (camera.height, camera.width)
     for name, values in maps.items():
         dst = out.get(name)
@@ -216,10 +222,11 @@ def to_metres(depth: np.ndarray, card: ModelCard, net_camera: CameraModel, focal
     """The model's raw output → metres, in place, by the card's focal rule (see :mod:`.card`).
 
     ``inverse_focal``: Z = f / (W · c); ``ratio`` (when ``focal_correction``): Z · f / f_train, with
-    f and W the camera's focal length and width at the network input. Relative inverse depth is
-    left as it is: it has no scale until anchored.
+    f and W the camera's focal length (fx, or the mean of fx and fy where the card's ``focal_axis``
+    says so) and width at the network input. Relative inverse depth is left as it is: it has no
+    scale until anchored.
     """
-    f = net_camera.fx
+    f = (net_camera.fx + net_camera.fy) / 2 if card.focal_axis == "mean" else net_camera.fx
     if card.focal_rule == "inverse_focal":
         np.maximum(depth, np.float32(1e-4), out=depth)  # canonical inverse depth: > 0, as Depth Pro clamps it
         np.divide(np.float32(f / net_camera.width), depth, out=depth)
@@ -244,6 +251,8 @@ class DepthEstimator:
             model's own; refused for relative models), ``fixed``, ``sparse_depth`` (per-frame
             ``sparse`` depth) or ``ground_plane``; with ``fixed_scale``, ``fixed_shift``,
             ``camera_height`` (m), ``camera_pitch`` and ``camera_roll`` (degrees) as its options.
+        card: the model card of an ONNX graph exported elsewhere: a built-in card's name, a YAML card
+            file (:mod:`.card_files`) or a :class:`ModelCard`; None or empty: the model's own.
     """
 
     def __init__(
@@ -260,6 +269,7 @@ class DepthEstimator:
         camera_height: float = 0.0,
         camera_pitch: float = 0.0,
         camera_roll: float = 0.0,
+        card: str | ModelCard | None = None,
         **backend_options,
     ):
         if resize not in RESIZE_MODES:
@@ -268,6 +278,10 @@ class DepthEstimator:
             raise ValueError(f"output_resolution must be 'camera' or 'network', got {output_resolution!r}")
         if not 0 <= min_confidence <= 1:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        if isinstance(card, str):
+            card = load_card(card) if card else None
+        if card is not None:
+            backend_options["card"] = card
         self.backend = model if isinstance(model, Backend) else open_backend(model, backend, **backend_options)
         self.info = self.backend.info
         self.card = self.info.model_card
@@ -336,7 +350,8 @@ class DepthEstimator:
         pixels, net_camera, box = network_image(image, camera, self.fixed_size, self.resize, self.card.input)
         batch = network_input(pixels, pixels.shape[:2])
         ran = time.perf_counter()
-        outputs = self.backend(batch)
+        io = self.card.graph_io
+        outputs = self.backend(batch, K=net_camera.K) if io is not None and io.intrinsics else self.backend(batch)
         done = time.perf_counter()
         pad = self.card.input.padding(camera.height, camera.width)
         result = postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence, out, pad)

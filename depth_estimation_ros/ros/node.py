@@ -212,7 +212,7 @@ class DepthNode(LifecycleNode):
             self.get_logger().info(f"loading {p['model']} (backend {p['backend']})")
             estimator = DepthEstimator(
                 p["model"], p["backend"], resize=p["resize"], output_resolution=p["output_resolution"],
-                min_confidence=p["min_confidence"], precision=p["precision"],
+                min_confidence=p["min_confidence"], precision=p["precision"], card=p["card"],
                 focal_correction=p["focal_correction"], **{k: p[k] for k in ANCHOR_OPTIONS},
             )  # fmt: skip
         except Exception as exc:  # a bad parameter or model must fail the transition, not the process

@@ -61,6 +61,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter("backend", "auto", "Inference backend.", BACKENDS),
     Parameter(
+        "card",
+        "",
+        "Model card of an ONNX graph exported elsewhere (Depth Anything 3, Metric3D, UniDepth...): a built-in "
+        "card's name (depth-estimation models --cards) or a YAML card file; empty: the model describes itself.",
+    ),
+    Parameter(
         "precision",
         "auto",
         "Precision expected of a TensorRT engine built from an ONNX graph; the graph decides (export --precision): "

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from depth_estimation_ros.core.backends.base import Backend, DependencyError, ModelInfo
+from depth_estimation_ros.core.card import ModelCard
 from depth_estimation_ros.core.files import is_hub_id
 from depth_estimation_ros.core.validation import input_file
 
@@ -66,6 +67,12 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: expected one of {BACKENDS}")
     kind = detect_format(path)
+    card = options.pop("card", None)
+    if card is not None:
+        check_card_target(path, kind, backend)
+        from depth_estimation_ros.core.backends.onnxruntime_backend import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(path, card=card, **options)
     if backend == "auto":
         backend = {"engine": "tensorrt", "checkpoint": "torch", "transformers": "torch"}.get(kind) or (
             "tensorrt" if tensorrt_usable() else "onnxruntime"
@@ -91,10 +98,26 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
     return TensorRTBackend(path, **options)
 
 
-def model_info(path: str | os.PathLike, kind: str | None = None) -> ModelInfo:
+def check_card_target(path, kind: str, backend: str) -> None:
+    """A card describes an ONNX graph exported elsewhere; it runs on ONNX Runtime (TensorRT engines
+    of such graphs are not built yet)."""
+    if kind != "onnx":
+        raise ValueError(f"a model card describes an ONNX graph exported elsewhere; {path} is a {kind}")
+    if backend not in ("auto", "onnxruntime"):
+        raise ValueError(f"a card-described graph runs on onnxruntime here (the {backend} backend does not take "
+                         "cards yet); set backend to auto or onnxruntime")  # fmt: skip
+
+
+def model_info(path: str | os.PathLike, kind: str | None = None, card: ModelCard | None = None) -> ModelInfo:
     """What a model file or folder computes (its :class:`ModelInfo` and card), without running it;
-    ``kind``: its :func:`detect_format`, when the caller has it."""
+    ``kind``: its :func:`detect_format`, when the caller has it; ``card``: the card of a graph
+    exported elsewhere."""
     kind = kind or detect_format(path)
+    if card is not None:
+        from depth_estimation_ros.core.backends.onnxruntime_backend import info_from_card
+
+        check_card_target(path, kind, "auto")
+        return info_from_card(card)
     if kind == "onnx":
         from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
 
@@ -116,10 +139,10 @@ def model_info(path: str | os.PathLike, kind: str | None = None) -> ModelInfo:
     return ModelInfo.from_model(model_from_checkpoint(state, path), state.get("input_size") or (0, 0))
 
 
-def describe_model(path: str | os.PathLike) -> dict:
+def describe_model(path: str | os.PathLike, card: ModelCard | None = None) -> dict:
     """One row for ``depth-estimation models PATH``: format, name and the model card."""
     kind = detect_format(path)
-    info = model_info(path, kind)
+    info = model_info(path, kind, card)
     card = info.model_card
     return {"model": str(path), "format": kind, "name": info.name, "summary": card.describe(),
             "card": card.to_dict()}  # fmt: skip

@@ -1,0 +1,133 @@
+"""Graphs exported elsewhere run through the one road with a model card (built-in cards, card
+files), each family's metric rule reproduced on hand-computed numbers. The graphs are stand-ins
+with the exact export signatures (test/foreign_graphs.py)."""
+
+import numpy as np
+import pytest
+from foreign_graphs import export
+
+from depth_estimation_ros.commands import main
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.card_files import builtin_cards, load_card
+from depth_estimation_ros.core.estimator import DepthEstimator
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("foreign")
+    return {name: export(name, root / f"{name}.onnx") for name in builtin_cards()}
+
+
+def camera(f: float) -> CameraModel:
+    return CameraModel.from_intrinsics(f, f, 319.5, 239.5, 640, 480, frame_id="cam")
+
+
+def frame(red: int = 255, green_top: int = 255, green_bottom: int = 0) -> np.ndarray:
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[..., 0] = red
+    image[:240, :, 1], image[240:, :, 1] = green_top, green_bottom
+    return image
+
+
+def test_every_built_in_card_opens_its_graph_and_says_what_it_is(graphs):
+    for name, path in graphs.items():
+        estimator = DepthEstimator(path, card=name)
+        assert estimator.card.family == name
+        assert estimator.backend.name == "onnxruntime"
+
+
+@pytest.mark.parametrize("f", [500.0, 800.0])
+def test_depth_anything_3_metric_is_mean_focal_times_output_over_300_and_sky_is_never_depth(graphs, f):
+    """DA3: Z = (fx' + fy')/2 · out / 300 at the 280x504 input the frame is stretched to: fx' = f·504/640,
+    fy' = f·280/480. out = 1 + 4·red = 5; the top half is sky (score 2·(green − 0.5) = 1 ≥ 0.3)."""
+    result = DepthEstimator(graphs["depth_anything_3_metric"], card="depth_anything_3_metric")(frame(), camera(f))
+    expected = (f * 504 / 640 + f * 280 / 480) / 2 * 5 / 300  # 5.71181 m at f = 500
+    assert np.allclose(result.depth[300:], expected, rtol=1e-4)
+    assert np.isnan(result.depth[:200]).all()
+
+
+@pytest.mark.parametrize(("red", "f"), [(255, 500.0), (128, 500.0), (255, 800.0)])
+def test_metric3d_is_canonical_depth_times_fx_over_1000_after_its_letterbox(graphs, red, f):
+    """Metric3D: one scale 616/480 fits 640x480 into 616x1064 (821x616, centred, the rest its mean
+    colour); fx' = f·821/640; Z = 10·red/255 · fx' / 1000 (6.414 m for red 255 at f = 500)."""
+    estimator = DepthEstimator(graphs["metric3d_v2_vit"], card="metric3d_v2_vit")
+    result = estimator(frame(red), camera(f))
+    expected = 10 * red / 255 * (f * 821 / 640) / 1000
+    assert np.allclose(result.depth, expected, rtol=1e-4)  # the mean-colour border never reaches the frame
+    geometry = estimator.geometry(camera(f))
+    assert (geometry.box.inner_width, geometry.box.inner_height, geometry.box.pad_x) == (821, 616, 121)
+
+
+def test_unidepth_takes_the_cameras_rays_and_its_depth_is_the_z_of_its_points(graphs):
+    """UniDepth V2: rays K⁻¹(u + 0.5, v + 0.5, 1), normalised, of the camera at 462x616; the points are
+    rays · radius (radius 2 + red = 3), so the depth is 3 · ray_z; the confidence is 1 / (1 + u) of its
+    uncertainty u = 3·(1 − green): 1 on top, 0.25 below."""
+    estimator = DepthEstimator(graphs["unidepth_v2"], card="unidepth_v2", output_resolution="network")
+    result = estimator(frame(), camera(500.0))
+    K = result.camera.K
+    for v, u in ((0, 0), (231, 308), (461, 615)):
+        ray = np.linalg.inv(K) @ np.array([u + 0.5, v + 0.5, 1.0])
+        assert result.depth[v, u] == pytest.approx(3 * ray[2] / np.linalg.norm(ray), rel=1e-4)
+    assert np.allclose(result.confidence[:200], 1.0)
+    assert np.allclose(result.confidence[262:], 0.25)
+
+
+def test_a_card_that_does_not_fit_the_graph_is_one_error_naming_the_tensors(graphs):
+    with pytest.raises(ValueError, match=r"does not match its model card \(DA3METRIC-LARGE ONNX.*no output \['depth', "
+                                         r"'sky'\]"):  # fmt: skip
+        DepthEstimator(graphs["metric3d_v2_vit"], card="depth_anything_3_metric")
+    with pytest.raises(ValueError, match=r"its inputs are \['rgbs'\], the card names \['rgbs', 'rays'\]"):
+        DepthEstimator(graphs["unidepth_v2_no_camera"], card="unidepth_v2")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("output: metric_depth\nmin_depth: 0.1\nmax_depth: 10.0\ninput: {height: 8, width: 8}\n",
+         "no graph section"),
+        ("output: metric_depth\nmin_depth: 0.1\nmax_depth: 10.0\ninput: {height: 8, width: 8}\n"
+         "graph: {image: x, deepth: y}\n", "unexpected keyword argument 'deepth'"),
+        ("output: metric_depth\nmin_depth: 0.1\nmax_depth: 10.0\ninput: {height: 8, width: 8}\n"
+         "graph: {image: x, sky: s, sky_kind: probability}\n", "graph.sky_kind='probability' must be one of"),
+        ("output: metres\nmin_depth: 0.1\nmax_depth: 10.0\ninput: {height: 8, width: 8}\ngraph: {image: x}\n",
+         "output='metres' must be one of"),
+    ],
+)  # fmt: skip
+def test_a_bad_card_file_names_the_file_and_the_field(tmp_path, text, message):
+    path = tmp_path / "card.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as error:
+        load_card(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_predict_runs_a_card_described_graph_and_writes_no_metres_for_the_sky(graphs, tmp_path, capsys):
+    import cv2
+
+    source = tmp_path / "in"
+    source.mkdir()
+    cv2.imwrite(str(source / "a.png"), frame()[..., ::-1])
+    out = tmp_path / "out"
+    argv = [
+        "predict",
+        "--model",
+        graphs["depth_anything_3_metric"],
+        "--card",
+        "depth_anything_3_metric",
+        "--input",
+        source,
+        "--output",
+        out,
+        "--fx",
+        "500",
+        "--fy",
+        "500",
+        "--cx",
+        "319.5",
+        "--cy",
+        "239.5",
+    ]
+    assert main([str(a) for a in argv]) == 0, capsys.readouterr().err
+    depth = np.load(out / "a_depth.npy")
+    assert np.isnan(depth[:200]).all()
+    assert np.allclose(depth[300:], (500 * 504 / 640 + 500 * 280 / 480) / 2 * 5 / 300, rtol=1e-4)
