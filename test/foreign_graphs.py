@@ -11,6 +11,9 @@ what the family's own post-processing makes of them. Exported at test time; noth
 * UniDepth V2: ``rgbs`` (1, 3, 462, 616) ImageNet-normalised and ``rays`` (1, 3, 462, 616) unit rays
   → ``pts_3d`` = rays · (2 + red) (so z = ray_z · radius), ``confidence`` = 3·(1 − green) (an
   uncertainty), ``intrinsics`` (1, 3, 3).
+* MoGe-2 (static export, ika's 291x518): ``image`` (1, 3, 291, 518) RGB in [0, 1] (normalised inside
+  the real graph) → ``points`` (1, 291, 518, 3) up to scale and z-shift, ``mask`` (1, 291, 518),
+  ``metric_scale`` (1,).
 """
 
 from __future__ import annotations
@@ -53,6 +56,21 @@ class UniDepthV2(nn.Module):
         return rays * radius, 3 * (1 - rgb[:, 1:2]), intrinsics
 
 
+class MoGe2(nn.Module):
+    """Points of a scene of depth 2 + 2·red seen by a camera baked in (f = 400 px, centre
+    ((518 − 1)/2, (291 − 1)/2) at 291x518), divided by the scale 2.5 and less the z-shift 0.8, as
+    MoGe's affine-invariant map; mask = green (a probability); metric_scale 2.5."""
+
+    def forward(self, image):
+        depth = 2 + 2 * image[0, 0]  # (H, W)
+        h, w = depth.shape
+        v = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)
+        u = torch.arange(w, dtype=torch.float32)[None, :].expand(h, w)
+        a, b = (u - (w - 1) / 2) / 400, (v - (h - 1) / 2) / 400
+        points = torch.stack([depth * a / 2.5, depth * b / 2.5, depth / 2.5 - 0.8], -1)[None]
+        return points, image[:, 1], torch.full((1,), 2.5)
+
+
 GRAPHS = {  # name → (module, inputs (name, shape), outputs)
     "depth_anything_3_metric": (DA3Metric, [("image", (1, 3, 280, 504))], ["depth", "sky"]),
     "metric3d_v2_vit": (Metric3D, [("image", (1, 3, 616, 1064))], ["pred_depth"]),
@@ -60,6 +78,7 @@ GRAPHS = {  # name → (module, inputs (name, shape), outputs)
                     ["pts_3d", "confidence", "intrinsics"]),
     "unidepth_v2_no_camera": (lambda: UniDepthV2(False), [("rgbs", (1, 3, 462, 616))],
                               ["pts_3d", "confidence", "intrinsics"]),
+    "moge_2": (MoGe2, [("image", (1, 3, 291, 518))], ["points", "mask", "metric_scale"]),
 }  # fmt: skip
 
 

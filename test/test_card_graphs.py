@@ -131,3 +131,16 @@ def test_predict_runs_a_card_described_graph_and_writes_no_metres_for_the_sky(gr
     depth = np.load(out / "a_depth.npy")
     assert np.isnan(depth[:200]).all()
     assert np.allclose(depth[300:], (500 * 504 / 640 + 500 * 280 / 480) / 2 * 5 / 300, rtol=1e-4)
+
+
+def test_moge_2_points_become_metres_with_the_shift_the_camera_implies_and_its_scale(graphs):
+    """MoGe-2: points of depth D = 2 + 2·red divided by 2.5, z less 0.8, for a camera of f = 400 px at
+    291x518; with that camera the shift solves to 0.8 and Z = 2.5·(z + 0.8) = D (4 m for red 255);
+    outside the mask (green ≤ 0.5) nothing."""
+    image = np.zeros((291, 518, 3), np.uint8)
+    image[..., 0] = 255
+    image[150:, :, 1] = 255  # valid below
+    cam = CameraModel.from_intrinsics(400.0, 400.0, 258.5, 145.0, 518, 291, frame_id="cam")
+    result = DepthEstimator(graphs["moge_2"], card="moge_2")(image, cam)
+    assert np.allclose(result.depth[160:], 4.0, rtol=1e-4)
+    assert np.isnan(result.depth[:140]).all()

@@ -213,7 +213,8 @@ class ModelCard:
 
     @property
     def camera_dependent(self) -> bool:
-        return self.focal_rule != "none"
+        """Whether the metres depend on the camera's intrinsics (a focal rule, or a graph that takes them)."""
+        return self.focal_rule != "none" or (self.graph_io is not None and self.graph_io.needs_camera)
 
     @property
     def plausible_depth(self) -> tuple[float, float]:
@@ -257,8 +258,8 @@ class ModelCard:
             size += ", letterboxed"
         extras = ""
         if (io := self.graph_io) is not None:
-            named = [("takes the camera", io.intrinsics), ("confidence", io.confidence), ("sky", io.sky),
-                     ("validity mask", io.mask)]  # fmt: skip
+            named = [("takes the camera", io.intrinsics), ("point map up to a z-shift", io.points),
+                     ("confidence", io.confidence), ("sky", io.sky), ("validity mask", io.mask)]  # fmt: skip
             extras = "".join(f", {what}" for what, tensor in named if tensor)
         return (f"{self.output} ({self.min_depth:g}-{self.max_depth:g} m){focal}; input {size}, "
                 f"{rule.interpolation}{extras}")  # fmt: skip

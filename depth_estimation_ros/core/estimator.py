@@ -351,7 +351,7 @@ class DepthEstimator:
         batch = network_input(pixels, pixels.shape[:2])
         ran = time.perf_counter()
         io = self.card.graph_io
-        outputs = self.backend(batch, K=net_camera.K) if io is not None and io.intrinsics else self.backend(batch)
+        outputs = self.backend(batch, K=net_camera.K) if io is not None and io.needs_camera else self.backend(batch)
         done = time.perf_counter()
         pad = self.card.input.padding(camera.height, camera.width)
         result = postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence, out, pad)

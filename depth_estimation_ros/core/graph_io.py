@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from depth_estimation_ros.core.pointmap import depth_from_points
+
 CHANNELS = ("rgb", "bgr")
 # The camera at the network input: K (B, 3, 3), (fx, fy, cx, cy) (B, 4), or unit rays (B, 3, H, W)
 # through the pixel centres, K⁻¹·(u + 0.5, v + 0.5, 1) normalised (UniDepth's ``rays``).
@@ -55,6 +57,9 @@ class GraphIO:
     intrinsics_layout: str = "matrix"
     depth: str = "depth"  # what the card's ``output`` kind describes: (1, 1, h, w), (1, h, w) or (h, w)
     depth_channel: int = 0  # of a (1, C, h, w) output: 2 takes z from a point map (x, y, z)
+    points: str = ""  # instead of depth: a point map known up to a z-shift (MoGe), solved with the camera
+    points_layout: str = "hwc"  # (1, h, w, 3) or (1, 3, h, w)
+    metric_scale: str = ""  # with points: the map's scale, one number (MoGe-2)
     confidence: str = ""
     confidence_map: str = "identity"
     sky: str = ""  # sky pixels are never depth
@@ -65,9 +70,13 @@ class GraphIO:
 
     def __post_init__(self):
         _name(self.image, "image", optional=False)
-        _name(self.depth, "depth", optional=False)
-        for field_name in ("intrinsics", "confidence", "sky", "mask"):
+        for field_name in ("depth", "intrinsics", "confidence", "sky", "mask", "points", "metric_scale"):
             _name(getattr(self, field_name), field_name)
+        if bool(self.depth) == bool(self.points):
+            raise ValueError("model card graph: name the depth output or the points output (depth: '' with points)")
+        if self.points and not self.metric_scale:
+            raise ValueError("model card graph.points needs metric_scale (a map without a scale is not wired yet)")
+        _choice(self.points_layout, ("hwc", "chw"), "points_layout")
         _choice(self.channels, CHANNELS, "channels")
         _choice(self.intrinsics_layout, INTRINSICS_LAYOUTS, "intrinsics_layout")
         _choice(self.confidence_map, CONFIDENCE_MAPS, "confidence_map")
@@ -84,7 +93,7 @@ class GraphIO:
         if isinstance(self.depth_channel, bool) or not isinstance(self.depth_channel, int) or self.depth_channel < 0:
             raise ValueError(f"model card graph.depth_channel must be an integer ≥ 0, got {self.depth_channel!r}")
         names = [n for n in (self.image, self.intrinsics) if n]
-        outputs = [n for n in (self.depth, self.confidence, self.sky, self.mask) if n]
+        outputs = self.output_names
         if len(set(names)) != len(names) or len(set(outputs)) != len(outputs):
             raise ValueError(f"model card graph: a tensor is named twice (inputs {names}, outputs {outputs})")
 
@@ -94,7 +103,12 @@ class GraphIO:
 
     @property
     def output_names(self) -> list[str]:
-        return [n for n in (self.depth, self.confidence, self.sky, self.mask) if n]
+        return [n for n in (self.depth, self.points, self.metric_scale, self.confidence, self.sky, self.mask) if n]
+
+    @property
+    def needs_camera(self) -> bool:
+        """Whether the camera's K goes in (an intrinsics input) or is needed to read the outputs (points)."""
+        return bool(self.intrinsics or self.points)
 
 
 def intrinsics_tensor(io: GraphIO, K: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -162,18 +176,41 @@ def confidence(io: GraphIO, values: np.ndarray) -> np.ndarray:
     return np.clip(mapped, 0, 1).astype(np.float32, copy=False)
 
 
-def outputs(io: GraphIO, raw: dict[str, np.ndarray], size: tuple[int, int]) -> dict[str, np.ndarray]:
+def _points(io: GraphIO, values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (1, h, w, 3) or (1, 3, h, w) point map as (h, w, 3) float32 at ``size``."""
+    points = np.asarray(values, np.float32)
+    points = points[0] if points.ndim == 4 and points.shape[0] == 1 else points
+    points = np.moveaxis(points, 0, -1) if io.points_layout == "chw" and points.ndim == 3 else points
+    if points.ndim != 3 or points.shape[-1] != 3:
+        raise ValueError(f"graph output {io.points} has shape {list(np.shape(values))}; expected a point map "
+                         f"({io.points_layout})")  # fmt: skip
+    if points.shape[:2] != size:
+        points = cv2.resize(points, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+    return points
+
+
+def outputs(io: GraphIO, raw: dict[str, np.ndarray], size: tuple[int, int],
+            K: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """The graph's outputs in the project's contract, each (1, 1, h, w) at the network input size:
     ``depth`` (what the card's output kind says), ``confidence`` in [0, 1], and ``invalid`` (1 where
-    the sky or the validity mask rules the pixel out)."""
-    result = {"depth": _plane(raw[io.depth], io.depth, size, channel=io.depth_channel)}
+    the sky or the validity mask rules the pixel out). ``K``: the network input's camera matrix, which
+    a point map known up to a z-shift needs."""
+    valid = np.ones(size, bool)
+    if io.mask:
+        valid = _probability(_plane(raw[io.mask], io.mask, size, nearest=True), io.mask_kind) > io.threshold
+    if io.points:
+        if K is None:
+            raise ValueError(f"the graph's point map ({io.points}) needs the camera's intrinsics; none were given")
+        scale = float(np.asarray(raw[io.metric_scale]).reshape(-1)[0])
+        depth = depth_from_points(_points(io, raw[io.points], size), valid, K, scale)
+    else:
+        depth = _plane(raw[io.depth], io.depth, size, channel=io.depth_channel)
+    result = {"depth": depth}
     if io.confidence:
         result["confidence"] = confidence(io, _plane(raw[io.confidence], io.confidence, size))
-    invalid = np.zeros(size, bool)
+    invalid = ~valid
     if io.sky:
         invalid |= _probability(_plane(raw[io.sky], io.sky, size, nearest=True), io.sky_kind) >= io.threshold
-    if io.mask:
-        invalid |= ~(_probability(_plane(raw[io.mask], io.mask, size, nearest=True), io.mask_kind) > io.threshold)
     if io.sky or io.mask:
         result["invalid"] = invalid.astype(np.float32)
     return {name: plane[None, None] for name, plane in result.items()}

@@ -81,7 +81,7 @@ class OnnxRuntimeBackend(Backend):
         if self.io is not None:
             inputs = graph_io.feeds(self.io, batch, self.info.normalization, K, self.dtype)
             raw = self.session.run(self.io.output_names, inputs)
-            return graph_io.outputs(self.io, dict(zip(self.io.output_names, raw, strict=True)), batch.shape[2:])
+            return graph_io.outputs(self.io, dict(zip(self.io.output_names, raw, strict=True)), batch.shape[2:], K)
         outputs = self.session.run(list(self.info.outputs), {"image": batch})
         return dict(zip(self.info.outputs, outputs, strict=True))
 
