@@ -268,6 +268,10 @@ def test_a_card_described_graph_runs_in_the_node_and_publishes_its_confidence(gr
         assert ((metres > 1.5) & (metres < 3.01)).all()  # ray_z · (2 + red): ray_z ≥ 0.77 at this camera's corners
         assert ((trust >= 0.25 - 1e-6) & (trust <= 1.0)).all()
         assert "unidepth_v2" in node.output  # the log says what it loaded
+        graph.spin_until(lambda: "model intrinsics (network input)" in graph.values(), what="the model's own K")
+        values = graph.values()  # the stand-in infers K = mean(rgb)·I: not the camera's
+        assert values["camera intrinsics (network input)"].startswith("fx 462.0 fy 462.0")  # 120 px × 616/160
+        assert values["model intrinsics (network input)"] != values["camera intrinsics (network input)"]
     finally:
         assert node.stop(signal.SIGTERM) == 0, node.output
 

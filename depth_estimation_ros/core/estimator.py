@@ -303,6 +303,7 @@ class DepthEstimator:
         self.timings: dict[str, float] = {}  # seconds per stage of the last call
         self.implausible = 0  # pixels so far outside the card's plausible metres, made NaN
         self.anchoring: Counter[str] = Counter()  # frames so far by what a fitted scale source did
+        self.predicted_intrinsics: tuple[np.ndarray, np.ndarray] | None = None  # (model's K, camera's K) at the input
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -352,6 +353,8 @@ class DepthEstimator:
         ran = time.perf_counter()
         io = self.card.graph_io
         outputs = self.backend(batch, K=net_camera.K) if io is not None and io.needs_camera else self.backend(batch)
+        if "intrinsics" in outputs:  # the camera the network infers, beside the one it was given
+            self.predicted_intrinsics = (outputs["intrinsics"], net_camera.K)
         done = time.perf_counter()
         pad = self.card.input.padding(camera.height, camera.width)
         result = postprocess(outputs, camera, net_camera, box, self.output_resolution, self.min_confidence, out, pad)

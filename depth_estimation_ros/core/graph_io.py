@@ -60,6 +60,7 @@ class GraphIO:
     points: str = ""  # instead of depth: a point map known up to a z-shift (MoGe), solved with the camera
     points_layout: str = "hwc"  # (1, h, w, 3) or (1, 3, h, w)
     metric_scale: str = ""  # with points: the map's scale, one number (MoGe-2)
+    predicted_intrinsics: str = ""  # the camera the network infers, K (1, 3, 3) at its input (UniDepth)
     confidence: str = ""
     confidence_map: str = "identity"
     sky: str = ""  # sky pixels are never depth
@@ -70,7 +71,16 @@ class GraphIO:
 
     def __post_init__(self):
         _name(self.image, "image", optional=False)
-        for field_name in ("depth", "intrinsics", "confidence", "sky", "mask", "points", "metric_scale"):
+        for field_name in (
+            "depth",
+            "intrinsics",
+            "confidence",
+            "sky",
+            "mask",
+            "points",
+            "metric_scale",
+            "predicted_intrinsics",
+        ):
             _name(getattr(self, field_name), field_name)
         if bool(self.depth) == bool(self.points):
             raise ValueError("model card graph: name the depth output or the points output (depth: '' with points)")
@@ -103,7 +113,9 @@ class GraphIO:
 
     @property
     def output_names(self) -> list[str]:
-        return [n for n in (self.depth, self.points, self.metric_scale, self.confidence, self.sky, self.mask) if n]
+        named = (self.depth, self.points, self.metric_scale, self.confidence, self.sky, self.mask,
+                 self.predicted_intrinsics)  # fmt: skip
+        return [n for n in named if n]
 
     @property
     def needs_camera(self) -> bool:
@@ -193,8 +205,9 @@ def outputs(io: GraphIO, raw: dict[str, np.ndarray], size: tuple[int, int],
             K: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """The graph's outputs in the project's contract, each (1, 1, h, w) at the network input size:
     ``depth`` (what the card's output kind says), ``confidence`` in [0, 1], and ``invalid`` (1 where
-    the sky or the validity mask rules the pixel out). ``K``: the network input's camera matrix, which
-    a point map known up to a z-shift needs."""
+    the sky or the validity mask rules the pixel out); and ``intrinsics``, the (3, 3) K the network
+    infers at its input, where it says one. ``K``: the network input's camera matrix, which a point
+    map known up to a z-shift needs."""
     valid = np.ones(size, bool)
     if io.mask:
         valid = _probability(_plane(raw[io.mask], io.mask, size, nearest=True), io.mask_kind) > io.threshold
@@ -213,4 +226,7 @@ def outputs(io: GraphIO, raw: dict[str, np.ndarray], size: tuple[int, int],
         invalid |= _probability(_plane(raw[io.sky], io.sky, size, nearest=True), io.sky_kind) >= io.threshold
     if io.sky or io.mask:
         result["invalid"] = invalid.astype(np.float32)
-    return {name: plane[None, None] for name, plane in result.items()}
+    planes = {name: plane[None, None] for name, plane in result.items()}
+    if io.predicted_intrinsics:  # (3, 3), not a plane
+        planes["intrinsics"] = np.asarray(raw[io.predicted_intrinsics], np.float64).reshape(-1)[:9].reshape(3, 3)
+    return planes

@@ -408,6 +408,7 @@ class DepthNode(LifecycleNode):
             "focal correction": "on" if self.estimator.focal_correction else "off",
             "plausible depth (m)": "{:g} to {:g}".format(*self.estimator.card.plausible_depth),
             "implausible depth pixels (NaN)": str(self.estimator.implausible),
+            **intrinsics_values(self.estimator.predicted_intrinsics),
         }
         anchor = self.estimator.anchor
         if anchor is not None:
@@ -435,6 +436,18 @@ class DepthNode(LifecycleNode):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         return array
+
+
+def intrinsics_values(pair) -> dict[str, str]:
+    """The intrinsics a model infers beside the camera's, both at the network input (empty if none)."""
+    if pair is None:
+        return {}
+
+    def text(K) -> str:
+        return f"fx {K[0, 0]:.1f} fy {K[1, 1]:.1f} cx {K[0, 2]:.1f} cy {K[1, 2]:.1f}"
+
+    predicted, camera = pair
+    return {"model intrinsics (network input)": text(predicted), "camera intrinsics (network input)": text(camera)}
 
 
 def start(node: DepthNode) -> bool:
