@@ -144,3 +144,22 @@ def test_moge_2_points_become_metres_with_the_shift_the_camera_implies_and_its_s
     result = DepthEstimator(graphs["moge_2"], card="moge_2")(image, cam)
     assert np.allclose(result.depth[160:], 4.0, rtol=1e-4)
     assert np.isnan(result.depth[:140]).all()
+
+
+@pytest.mark.parametrize("sky_depth", [0.0, 150.0])
+def test_sky_is_never_a_point_and_gets_sky_depth_in_the_depth_image_only_when_asked(graphs, sky_depth):
+    from rosbags.typesys import Stores, get_typestore
+
+    from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, header, image_msg
+    from depth_estimation_ros.ros.pipeline import DepthPipeline
+
+    types = MessageTypes.from_typestore(get_typestore(Stores.ROS2_JAZZY))
+    estimator = DepthEstimator(graphs["depth_anything_3_metric"], card="depth_anything_3_metric")
+    pipeline = DepthPipeline(estimator, types, points_decimation=1, points_rgb=False, sky_depth=sky_depth)
+    h = header(1, 0, "cam", types)
+    output = pipeline.process(image_msg(frame(), "rgb8", h, types), camera_info_msg(camera(500.0), h, types))
+    depth = np.frombuffer(bytes(output.messages["depth/image"].data), np.float32).reshape(480, 640)
+    cloud = np.frombuffer(bytes(output.messages["depth/points"].data), np.float32).reshape(480, 640, 4)
+    assert np.isnan(cloud[:200, :, 2]).all()  # sky: no point, whatever sky_depth says
+    assert np.isfinite(cloud[300:, :, 2]).all()
+    assert np.isnan(depth[:200]).all() if not sky_depth else (depth[:200] == sky_depth).all()

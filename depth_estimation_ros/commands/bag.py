@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--edge-filter-depth", action="store_true", help="also drop them from depth/image")
     parser.add_argument("--scan", action="store_true", help="also write depth/scan (sensor_msgs/LaserScan)")
     add_parameter_arguments(parser, SCAN_ARGUMENTS)
-    add_parameter_arguments(parser, ("max_image_pixels",))
+    add_parameter_arguments(parser, ("max_image_pixels", "sky_depth"))
     parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch", help="fit to the network input")
     parser.add_argument("--output-resolution", choices=("camera", "network"), default="camera",
                         help="depth at the camera's or the network's resolution (default: camera)")  # fmt: skip
@@ -134,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
         "edge_filter_depth": args.edge_filter_depth,
         "publish_confidence": not args.no_confidence,
         "publish_scan": args.scan,
-        **options_from(args, ("edge_filter_angle", "edge_filter_floor_angle", *SCAN_ARGUMENTS, "max_image_pixels")),
+        **options_from(
+            args, ("edge_filter_angle", "edge_filter_floor_angle", *SCAN_ARGUMENTS, "max_image_pixels", "sky_depth")
+        ),
     }
     estimator_options = {
         "resize": args.resize,

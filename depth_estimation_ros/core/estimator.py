@@ -49,6 +49,7 @@ class DepthResult:
     confidence: np.ndarray | None  # (H, W) float32 in [0, 1], or None
     camera: CameraModel  # describes depth and confidence exactly
     network_image: np.ndarray | None = None  # (h, w, 3) uint8: the RGB the network saw (colours for its resolution)
+    sky: np.ndarray | None = None  # (H, W) bool: where the model saw sky (NaN in depth), for a model with a sky map
 
 
 def check_rgb(image: np.ndarray) -> np.ndarray:
@@ -171,12 +172,14 @@ def postprocess(
         holes = True
     out = out or {}
     maps = {"depth": depth} if confidence is None else {"depth": depth, "confidence": confidence}
+    if "sky" in outputs:
+        maps["sky"] = outputs["sky"][0, 0].astype(np.float32, copy=False)
     if output_resolution == "network":
         for name, values in maps.items():
             if name in out:
                 np.copyto(out[name], values)
                 maps[name] = out[name]
-        return DepthResult(maps["depth"], maps.get("confidence"), net_camera)
+        return DepthResult(maps["depth"], maps.get("confidence"), net_camera, sky=_mask(maps.get("sky")))
     if box is not None:  # drop the letterbox padding first
         y, x = box.pad_y, box.pad_x
         maps = {k: m[y : y + box.inner_height, x : x + box.inner_width] for k, m in maps.items()}
@@ -200,7 +203,11 @@ def postprocess(
         if dst is not None and maps[name].ctypes.data != dst.ctypes.data:  # OpenCV did not write in place
             np.copyto(dst, maps[name])
             maps[name] = dst
-    return DepthResult(maps["depth"], maps.get("confidence"), camera)
+    return DepthResult(maps["depth"], maps.get("confidence"), camera, sky=_mask(maps.get("sky")))
+
+
+def _mask(plane: np.ndarray | None) -> np.ndarray | None:
+    return None if plane is None else plane > 0.5
 
 
 def drop_implausible(depth: np.ndarray, bounds: tuple[float, float]) -> int:

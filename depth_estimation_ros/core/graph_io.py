@@ -204,8 +204,8 @@ def _points(io: GraphIO, values: np.ndarray, size: tuple[int, int]) -> np.ndarra
 def outputs(io: GraphIO, raw: dict[str, np.ndarray], size: tuple[int, int],
             K: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """The graph's outputs in the project's contract, each (1, 1, h, w) at the network input size:
-    ``depth`` (what the card's output kind says), ``confidence`` in [0, 1], and ``invalid`` (1 where
-    the sky or the validity mask rules the pixel out); and ``intrinsics``, the (3, 3) K the network
+    ``depth`` (what the card's output kind says), ``confidence`` in [0, 1], ``invalid`` (1 where the
+    sky or the validity mask rules the pixel out) and ``sky`` (1 on sky); and ``intrinsics``, the (3, 3) K the network
     infers at its input, where it says one. ``K``: the network input's camera matrix, which a point
     map known up to a z-shift needs."""
     valid = np.ones(size, bool)
@@ -223,7 +223,9 @@ def outputs(io: GraphIO, raw: dict[str, np.ndarray], size: tuple[int, int],
         result["confidence"] = confidence(io, _plane(raw[io.confidence], io.confidence, size))
     invalid = ~valid
     if io.sky:
-        invalid |= _probability(_plane(raw[io.sky], io.sky, size, nearest=True), io.sky_kind) >= io.threshold
+        sky = _probability(_plane(raw[io.sky], io.sky, size, nearest=True), io.sky_kind) >= io.threshold
+        result["sky"] = sky.astype(np.float32)
+        invalid |= sky
     if io.sky or io.mask:
         result["invalid"] = invalid.astype(np.float32)
     planes = {name: plane[None, None] for name, plane in result.items()}

@@ -196,6 +196,15 @@ PARAMETERS: tuple[Parameter, ...] = (
         live=True,
     ),
     Parameter(
+        "sky_depth",
+        0.0,
+        "Metres given to sky pixels in depth/image (a model with a sky map, e.g. Depth Anything 3; 0: NaN, "
+        "no depth); sky never becomes a point or a scan reading either way.",
+        minimum=0.0,
+        maximum=10000.0,
+        live=True,
+    ),
+    Parameter(
         "max_image_pixels",
         DEFAULT_MAX_FRAME_PIXELS,
         "Frames with more pixels than this are skipped as bad frames, counted with their size: memory and time "

@@ -35,7 +35,7 @@ from depth_estimation_ros.ros.pairing import stamp_of, stamp_text
 PIPELINE_OPTIONS = ("publish_raw_depth", "publish_points", "points_rgb", "points_decimation", "points_max_range",
                     "points_organized", "points_edge_filter", "edge_filter_angle", "edge_filter_floor_angle",
                     "edge_filter_depth", "publish_confidence", "publish_scan", "scan_height", "scan_range_min",
-                    "scan_range_max", "scan_output_frame", "max_image_pixels")  # fmt: skip
+                    "scan_range_max", "scan_output_frame", "max_image_pixels", "sky_depth")  # fmt: skip
 
 
 class BadFrame(ValueError):
@@ -87,6 +87,7 @@ class DepthPipeline:
         scan_range_max: float = DEFAULT_RANGE_MAX,
         scan_output_frame: str = "",
         max_image_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+        sky_depth: float = 0.0,
         reuse_buffers: bool = False,
         device_path: bool | None = None,
     ):
@@ -101,7 +102,7 @@ class DepthPipeline:
         self.publish_confidence = publish_confidence and estimator.info.has_confidence
         self.publish_scan, self.scan_height, self.scan_output_frame = publish_scan, scan_height, scan_output_frame
         self.scan_range_min, self.scan_range_max = scan_range_min, scan_range_max
-        self.max_image_pixels = max_image_pixels
+        self.max_image_pixels, self.sky_depth = max_image_pixels, sky_depth
         self._refused = ""  # the current frame's Output.refused_input
         self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range, points_organized)
         self._edges = EdgeFilter(edge_filter_angle, edge_filter_floor_angle)
@@ -255,6 +256,8 @@ class DepthPipeline:
         cloud_end = time.perf_counter()
         if self.publish_scan:
             self._add_scan(arrays, depth, image.header.frame_id, notes)
+        if self.sky_depth and result.sky is not None:  # after the cloud and the scan: sky is never a point
+            result.depth[result.sky] = self.sky_depth
         messages = build_messages(enabled(self), arrays, copy_header(image.header, self.types), self.types)
         end = time.perf_counter()
         timings = {
