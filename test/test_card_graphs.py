@@ -163,3 +163,20 @@ def test_sky_is_never_a_point_and_gets_sky_depth_in_the_depth_image_only_when_as
     assert np.isnan(cloud[:200, :, 2]).all()  # sky: no point, whatever sky_depth says
     assert np.isfinite(cloud[300:, :, 2]).all()
     assert np.isnan(depth[:200]).all() if not sky_depth else (depth[:200] == sky_depth).all()
+
+
+def test_the_bag_tool_runs_a_card_described_graph_with_its_confidence(graphs, tmp_path, capsys):
+    from ros_graph import read_bag
+
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
+
+    source = tmp_path / "in"
+    write_synthetic_bag(source, frames=2, height=120, width=160, seed=4)
+    out = tmp_path / "out"
+    argv = ["bag", "--model", graphs["unidepth_v2"], "--card", "unidepth_v2", "--input", source, "--output", out,
+            "--no-progress"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0, capsys.readouterr().err
+    topics = read_bag(out)
+    assert len(topics["/camera/depth/image"]) == len(topics["/camera/depth/confidence"]) == 2
+    trust = np.frombuffer(bytes(topics["/camera/depth/confidence"][0].data), np.float32)
+    assert ((trust >= 0.25 - 1e-6) & (trust <= 1)).all()

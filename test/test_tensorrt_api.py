@@ -222,3 +222,25 @@ def test_unsupported_tensorrt_versions_and_stub_only_installs_say_so(monkeypatch
     monkeypatch.syspath_prepend(str(stubs.parent))
     with pytest.raises(DependencyError, match="TensorRT is not installed"):
         current_platform()
+
+
+@pytest.mark.parametrize("major", ["10", "11"])
+def test_an_engine_of_a_graph_exported_elsewhere_carries_its_card(major, tmp_path, monkeypatch, capsys):
+    """build-engine --card: the sidecar describes the graph by its card (tensors, focal rule, sky), so
+    the engine runs with the card's rules without being told again; the key has the card's input."""
+    from foreign_graphs import export
+
+    from depth_estimation_ros.core.backends import describe_model
+
+    load_fake(monkeypatch, major)
+    graph = export("depth_anything_3_metric", tmp_path / "da3.onnx")
+    engine = tmp_path / "da3.engine"
+    argv = ["build-engine", "--onnx", str(graph), "--output", str(engine), "--card", "depth_anything_3_metric"]
+    assert main(argv) == 0, capsys.readouterr().err
+    key, info, _ = read_sidecar(engine)
+    assert key.input_shape == (1, 3, 280, 504)
+    card = info.model_card
+    assert (card.family, card.focal_rule, card.focal_length, card.focal_axis) == ("depth_anything_3_metric", "ratio",
+                                                                                  300.0, "mean")  # fmt: skip
+    assert (card.graph_io.image, card.graph_io.depth, card.graph_io.sky) == ("image", "depth", "sky")
+    assert "sky" in describe_model(engine)["summary"]

@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timing-cache", help="TensorRT timing cache file to read and update")
     parser.add_argument("--workspace", type=positive_float, default=4.0, help="builder workspace in GiB (default: 4)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --output and its .json")
+    parser.add_argument("--card", help="model card of a graph exported elsewhere (a built-in card's name or a YAML "
+                        "file); the .json carries it, so the engine runs with its rules")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,8 +32,11 @@ def run(args: argparse.Namespace) -> int:
             "build-engine takes the precision from the graph (strongly typed TensorRT); calibration is part of "
             "export: depth-estimation export --precision int8 --calibration-images FRAMES, then build-engine on it"
         )
+    from depth_estimation_ros.core.card_files import load_card
+
+    card = load_card(args.card) if args.card else None
     path = build_engine(args.onnx, args.output, args.timing_cache, args.workspace, overwrite=args.overwrite,
-                        precision=args.precision)  # fmt: skip
+                        precision=args.precision, card=card)  # fmt: skip
     print(f"wrote {path}")
     return 0
 

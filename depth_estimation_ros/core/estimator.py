@@ -327,6 +327,7 @@ class DepthEstimator:
         """Metres straight from the graph at a fixed size: what the GPU device path runs."""
         return (
             not self.info.dynamic
+            and self.card.graph_io is None  # a graph exported elsewhere is fed and read by its card, on the host
             and self.card.input.pad == "none"
             and self.anchor is None
             and (self.card.focal_rule == "none" or (self.card.focal_rule == "ratio" and not self.focal_correction))

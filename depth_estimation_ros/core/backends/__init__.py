@@ -70,9 +70,7 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
     card = options.pop("card", None)
     if card is not None:
         check_card_target(path, kind, backend)
-        from depth_estimation_ros.core.backends.onnxruntime_backend import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(path, card=card, **options)
+        options["card"] = card
     if backend == "auto":
         backend = {"engine": "tensorrt", "checkpoint": "torch", "transformers": "torch"}.get(kind) or (
             "tensorrt" if tensorrt_usable() else "onnxruntime"
@@ -94,18 +92,17 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
     from depth_estimation_ros.core.backends.tensorrt_backend import EngineCache, TensorRTBackend
 
     if kind == "onnx":
-        path = EngineCache().engine_for(path, precision)
+        path = EngineCache().engine_for(path, precision, card=card)
     return TensorRTBackend(path, **options)
 
 
 def check_card_target(path, kind: str, backend: str) -> None:
-    """A card describes an ONNX graph exported elsewhere; it runs on ONNX Runtime (TensorRT engines
-    of such graphs are not built yet)."""
-    if kind != "onnx":
+    """A card describes an ONNX graph exported elsewhere (or a TensorRT engine built from one); it
+    runs on ONNX Runtime or TensorRT."""
+    if kind not in ("onnx", "engine"):
         raise ValueError(f"a model card describes an ONNX graph exported elsewhere; {path} is a {kind}")
-    if backend not in ("auto", "onnxruntime"):
-        raise ValueError(f"a card-described graph runs on onnxruntime here (the {backend} backend does not take "
-                         "cards yet); set backend to auto or onnxruntime")  # fmt: skip
+    if backend == "torch":
+        raise ValueError("a card-described graph runs on onnxruntime or tensorrt, not torch")
 
 
 def model_info(path: str | os.PathLike, kind: str | None = None, card: ModelCard | None = None) -> ModelInfo:

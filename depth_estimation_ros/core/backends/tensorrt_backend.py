@@ -39,8 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from depth_estimation_ros.core import graph_io
 from depth_estimation_ros.core.backends.base import Backend, DependencyError, ModelInfo
-from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.core.backends.onnxruntime_backend import info_from_card, read_onnx_info
+from depth_estimation_ros.core.card import ModelCard
 from depth_estimation_ros.core.errors import signal_pipe
 from depth_estimation_ros.core.files import refuse_existing, staged_files
 from depth_estimation_ros.core.validation import read_json
@@ -270,9 +272,16 @@ def current_platform() -> tuple[str, str, str]:
     return trt.__version__, torch.cuda.get_device_name(), f"{major}.{minor}"
 
 
-def engine_key(onnx_path: str | os.PathLike, platform: tuple[str, str, str]) -> EngineKey:
+def graph_info(onnx_path: str | os.PathLike, card: ModelCard | None = None) -> ModelInfo:
+    """What the graph computes: its card's description for a graph exported elsewhere, else its metadata."""
+    return info_from_card(card) if card is not None else read_onnx_info(onnx_path)
+
+
+def engine_key(
+    onnx_path: str | os.PathLike, platform: tuple[str, str, str], card: ModelCard | None = None
+) -> EngineKey:
     """The key of the engine ``onnx_path`` gives on ``platform``; its precision is the graph's."""
-    info = read_onnx_info(onnx_path)
+    info = graph_info(onnx_path, card)
     shape = (info.batch, 3, info.input_height, info.input_width)
     return EngineKey(sha256_file(onnx_path), *platform, graph_precision(onnx_path), shape)
 
@@ -365,17 +374,19 @@ class EngineCache:
         precision: str | None = None,
         platform: tuple[str, str, str] | None = None,
         build=None,
+        card: ModelCard | None = None,
         **build_options,
     ) -> Path:
         """The cached engine of ``onnx_path``, building it if missing or stale.
 
         The engine has the graph's precision; ``precision`` is what the caller expects (the node's
         ``precision`` parameter): a graph of another precision is built as it is, with a warning
-        saying how to export the one asked for.
+        saying how to export the one asked for. ``card``: a graph exported elsewhere is described
+        by it, and its sidecar carries it.
         """
         platform = platform or current_platform()
         check_requested_precision(onnx_path, precision, strict=False)
-        key = engine_key(onnx_path, platform)
+        key = engine_key(onnx_path, platform, card)
         path = self.path_for(onnx_path, key)
         if path.is_file() and sidecar_path(path).is_file():
             reasons = check_engine(path, platform)
@@ -386,7 +397,7 @@ class EngineCache:
             log.info("no cached TensorRT engine for %s (%s); building %s", onnx_path, key.precision, path)
         if build is None:
             build, build_options = build_engine, {**build_options, "overwrite": True}  # the cache's own files
-        return build(onnx_path, path, **build_options)
+        return build(onnx_path, path, **build_options, **({"card": card} if card is not None else {}))
 
 
 def resolve_engine(
@@ -404,13 +415,14 @@ def resolve_engine(
     reasons = check_engine(engine_path, platform)
     if not reasons:
         return Path(engine_path)
-    key, _, onnx_path = read_sidecar(engine_path)
+    key, info, onnx_path = read_sidecar(engine_path)
     if major_version_change(key.tensorrt_version, platform[0]):
         raise ValueError(foreign_major_message(engine_path, key, platform[0], onnx_path))
     if onnx_path and Path(onnx_path).is_file() and sha256_file(onnx_path) == key.onnx_sha256:
         log.warning("engine %s was built for another platform (%s); rebuilding from %s",
                     engine_path, "; ".join(reasons), onnx_path)  # fmt: skip
-        return (cache or EngineCache()).engine_for(onnx_path, platform=platform, build=build)
+        card = info.model_card if info.card and info.model_card.graph else None  # a graph exported elsewhere
+        return (cache or EngineCache()).engine_for(onnx_path, platform=platform, build=build, card=card)
     raise ValueError(
         f"{engine_path} cannot run here: {'; '.join(reasons)}. Rebuild it on this machine with "
         "depth-estimation build-engine (its ONNX file is not available to rebuild automatically)"
@@ -460,11 +472,14 @@ def build_engine(
     workspace_gib: float = 4.0,
     overwrite: bool = False,
     precision: str | None = None,
+    card: ModelCard | None = None,
 ) -> Path:
     """Parse ``onnx_path`` into a strongly typed network, build it and write the engine with its sidecar.
 
     No precision flag is set: the engine has the graph's precision. ``precision``, when given, is
     checked against it (a mismatch is an error saying how to export the graph of that precision).
+    ``card``: the model card of a graph exported elsewhere; the sidecar carries it, so the engine runs
+    with the same rules without being told again.
     """
     output = Path(output)
     if not overwrite:
@@ -476,8 +491,8 @@ def build_engine(
     import tensorrt as trt
 
     platform = current_platform()
-    key = engine_key(onnx_path, platform)
-    info = read_onnx_info(onnx_path)
+    info = graph_info(onnx_path, card)
+    key = engine_key(onnx_path, platform, card)
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -544,14 +559,15 @@ class TensorRTBackend(Backend):
 
     name = "tensorrt"
 
-    def __init__(self, path: str | os.PathLike, cache: EngineCache | None = None):
+    def __init__(self, path: str | os.PathLike, cache: EngineCache | None = None, card: ModelCard | None = None):
         import_tensorrt()
         import tensorrt as trt
         import torch
 
         path = resolve_engine(path, cache=cache)
         key, info, _ = read_sidecar(path)
-        super().__init__(info)
+        super().__init__(info_from_card(card) if card is not None else info)
+        self.io = self.info.model_card.graph_io if self.info.card else None  # a graph exported elsewhere
         self.torch = torch
         logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(logger)
@@ -574,7 +590,8 @@ class TensorRTBackend(Backend):
             dtype = getattr(torch, TORCH_DTYPES[self.engine.get_tensor_dtype(name).name])
             self.buffers[name] = torch.empty(shape, dtype=dtype, device="cuda")
             self.context.set_tensor_address(name, self.buffers[name].data_ptr())
-        missing = {"image", *info.outputs} - set(self.buffers)
+        wanted = [*self.io.input_names, *self.io.output_names] if self.io else ["image", *self.info.outputs]
+        missing = set(wanted) - set(self.buffers)
         if missing:
             raise ValueError(f"{path}: engine lacks tensors {sorted(missing)}")
 
@@ -596,12 +613,18 @@ class TensorRTBackend(Backend):
             raise RuntimeError("TensorRT execution failed")
         return {k: self.buffers[k].float() for k in self.info.outputs}
 
-    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(self, batch: np.ndarray, K: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """``K``: the network input's camera matrix, for a card-described graph that needs it."""
         torch = self.torch
+        batch = self.check_batch(batch)
+        feeds = {"image": batch} if self.io is None else graph_io.feeds(self.io, batch, self.info.normalization, K)
+        names = list(self.info.outputs) if self.io is None else self.io.output_names
         with torch.cuda.stream(self.stream):
-            self.buffers["image"].copy_(torch.from_numpy(self.check_batch(batch)), non_blocking=True)
+            for name, values in feeds.items():  # cast to the engine's own input type (fp16 graphs)
+                self.buffers[name].copy_(torch.from_numpy(values), non_blocking=True)
             if not self.context.execute_async_v3(self.stream.cuda_stream):
                 raise RuntimeError("TensorRT execution failed")
-            out = {k: self.buffers[k].float().cpu() for k in self.info.outputs}
+            out = {k: self.buffers[k].float().cpu() for k in names}
         self.stream.synchronize()
-        return {k: v.numpy() for k, v in out.items()}
+        raw = {k: v.numpy() for k, v in out.items()}
+        return raw if self.io is None else graph_io.outputs(self.io, raw, batch.shape[2:], K)
