@@ -174,6 +174,7 @@ class ModelCard:
     licence: str = ""
     source: str = ""
     graph: dict = field(default_factory=dict)  # a graph not exported here: its tensors (:class:`.GraphIO`)
+    prompt: str = ""  # ``depth``: the model takes the frame's metric sparse depth as its prompt (Prompt Depth Anything)
 
     def __post_init__(self):
         if isinstance(self.input, dict):
@@ -185,6 +186,7 @@ class ModelCard:
         _choice(self.output, OUTPUT_KINDS, "output")
         _choice(self.focal_rule, FOCAL_RULES, "focal_rule")
         _choice(self.focal_axis, ("fx", "mean"), "focal_axis")
+        _choice(self.prompt, ("", "depth"), "prompt")
         depths = (self.min_depth, self.max_depth)
         if not all(isinstance(v, int | float) and math.isfinite(v) for v in depths) or not 0 < depths[0] < depths[1]:
             raise ValueError(f"model card depth range must be finite with 0 < min < max, got {list(depths)}")

@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -28,6 +28,7 @@ from depth_estimation_ros.core.camera import CameraModel, Letterbox
 from depth_estimation_ros.core.card import InputRule, ModelCard
 from depth_estimation_ros.core.card_files import load_card
 from depth_estimation_ros.core.files import IMAGE_SUFFIXES
+from depth_estimation_ros.core.prompt import depth_prompt
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -292,6 +293,11 @@ class DepthEstimator:
         self.backend = model if isinstance(model, Backend) else open_backend(model, backend, **backend_options)
         self.info = self.backend.info
         self.card = self.info.model_card
+        # A model that takes a depth prompt gets the frame's sparse depth, and its output is then metres
+        # (anchoring on top fits that metric depth); without sparse depth it is the card's relative model.
+        self.prompted = self.card.prompt == "depth" and scale_source == "sparse_depth"
+        if self.prompted:
+            self.card = replace(self.card, output="metric_depth")
         if self.card.relative and scale_source == "none":
             raise ValueError(
                 f"{self.info.name} is a relative model ({self.card.output}): it has no metric scale of its own; "
@@ -360,7 +366,16 @@ class DepthEstimator:
         batch = network_input(pixels, pixels.shape[:2])
         ran = time.perf_counter()
         io = self.card.graph_io
-        outputs = self.backend(batch, K=net_camera.K) if io is not None and io.needs_camera else self.backend(batch)
+        extra: dict[str, np.ndarray] = {}
+        if io is not None and io.needs_camera:
+            extra["K"] = net_camera.K
+        if self.prompted:  # Prompt Depth Anything: the frame's own sparse depth, made a dense prompt
+            prompt = depth_prompt(sparse) if sparse is not None else None
+            if prompt is None:
+                why = "no sparse depth for this frame" if sparse is None else "too few sparse depth readings"
+                raise NoMetricScale(f"no depth prompt ({why}); {self.info.name} needs one per frame")
+            extra["prompt"] = prompt
+        outputs = self.backend(batch, **extra)
         if "intrinsics" in outputs:  # the camera the network infers, beside the one it was given
             self.predicted_intrinsics = (outputs["intrinsics"], net_camera.K)
         done = time.perf_counter()

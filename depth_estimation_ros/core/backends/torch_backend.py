@@ -111,14 +111,17 @@ class TorchBackend(Backend):
         return self._device
 
     @torch.inference_mode()
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(batch, 3, H, W) float32 on this device → float32 outputs on this device."""
+    def forward(self, x: torch.Tensor, prompt: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """(batch, 3, H, W) float32 on this device → float32 outputs on this device; ``prompt``: the
+        metric depth prompt of a model that takes one."""
         if self.reduced:
             x = x.contiguous(memory_format=torch.channels_last)
+        extra = {"prompt": prompt} if prompt is not None else {}
         with torch.autocast(self._device.type, dtype=DTYPES[self.dtype], enabled=self.reduced):
-            out = self.model(x)
+            out = self.model(x, **extra)
         return {k: out[k].float() for k in self.info.outputs}
 
-    def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+    def __call__(self, batch: np.ndarray, prompt: np.ndarray | None = None) -> dict[str, np.ndarray]:
         x = torch.from_numpy(self.check_batch(batch)).to(self._device, non_blocking=True)
-        return {k: v.cpu().numpy() for k, v in self.forward(x).items()}
+        p = None if prompt is None else torch.from_numpy(prompt).to(self._device, non_blocking=True)
+        return {k: v.cpu().numpy() for k, v in self.forward(x, p).items()}

@@ -20,8 +20,11 @@ Families (``model_type``) and what their outputs are, from the models' own code:
 * ``depth_pro``: canonical inverse depth c, ``Z = f / (W · c)`` with the camera's focal length f
   at the input width W; 1536×1536.
 
-Prompt Depth Anything runs here without its prompt (as a relative model, anchored like the others);
-feeding sparse depth in as its prompt is not wired yet.
+* ``prompt_depth_anything``: with ``scale_source: sparse_depth``, metres: the frame's sparse depth
+  is its prompt (:func:`~depth_estimation_ros.core.prompt.depth_prompt`), which the model normalises
+  by its min and max and maps its output back with (transformers'
+  PromptDepthAnythingForDepthEstimation); a frame without one is skipped. Otherwise it runs without
+  a prompt, as the relative model its card says, anchored like the others.
 """
 
 from __future__ import annotations
@@ -230,6 +233,7 @@ def card_from_folder(folder: str | os.PathLike) -> ModelCard:
         max_depth=high,
         focal_rule="inverse_focal" if output == "canonical_inverse_depth" else "none",
         normalization=_normalization(processor, where, family),
+        prompt="depth" if family == "prompt_depth_anything" else "",
         family=family,
         licence=_licence(folder),
         source=str(config.get("_name_or_path") or folder.name),
@@ -263,16 +267,19 @@ class TransformersDepth(nn.Module):
     def card(self, input_size: tuple[int, int] | None = None) -> ModelCard:
         if input_size is None:
             return self.card_
-        return replace(self.card_, input=self.card_.input.at(int(input_size[0]), int(input_size[1])))
+        # frozen for an exported graph, which runs at one size and has no prompt input
+        return replace(self.card_, input=self.card_.input.at(int(input_size[0]), int(input_size[1])), prompt="")
 
     def check_input(self, image: torch.Tensor) -> None:
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an RGB batch of shape (B, 3, H, W), got {tuple(image.shape)}")
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor, prompt: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``prompt``: (B, 1, h, w) metric depth for a model that takes one (any resolution, no holes)."""
         self.check_input(image)
         pixels = (image - self.mean) / self.std
-        depth = self.model(pixel_values=pixels).predicted_depth
+        extra = {"prompt_depth": prompt} if prompt is not None else {}
+        depth = self.model(pixel_values=pixels, **extra).predicted_depth
         depth = depth.unsqueeze(1) if depth.dim() == 3 else depth
         if depth.shape[-2:] != image.shape[-2:]:
             depth = F.interpolate(depth, size=image.shape[-2:], mode="bilinear", align_corners=False)
