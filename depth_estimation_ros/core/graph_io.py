@@ -14,6 +14,7 @@ and never points.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -102,8 +103,7 @@ class GraphIO:
             raise ValueError(f"model card graph.threshold must be in (0, 1), got {self.threshold!r}")
         if isinstance(self.depth_channel, bool) or not isinstance(self.depth_channel, int) or self.depth_channel < 0:
             raise ValueError(f"model card graph.depth_channel must be an integer ≥ 0, got {self.depth_channel!r}")
-        names = [n for n in (self.image, self.intrinsics) if n]
-        outputs = self.output_names
+        names, outputs = self.input_names, self.output_names
         if len(set(names)) != len(names) or len(set(outputs)) != len(outputs):
             raise ValueError(f"model card graph: a tensor is named twice (inputs {names}, outputs {outputs})")
 
@@ -130,9 +130,18 @@ def intrinsics_tensor(io: GraphIO, K: np.ndarray, size: tuple[int, int]) -> np.n
         return np.asarray(K, np.float32).reshape(1, 3, 3)
     if io.intrinsics_layout == "fx_fy_cx_cy":
         return np.array([[K[0, 0], K[1, 1], K[0, 2], K[1, 2]]], np.float32)
+    return _rays(np.asarray(K, np.float64).tobytes(), tuple(size))
+
+
+@functools.lru_cache(maxsize=4)  # one camera and size per stream: computed once, not per frame
+def _rays(K_bytes: bytes, size: tuple[int, int]) -> np.ndarray:
+    """Unit rays K⁻¹·(u + 0.5, v + 0.5, 1), (1, 3, h, w) float32 (read-only: shared between frames)."""
+    K = np.frombuffer(K_bytes, np.float64).reshape(3, 3)
     v, u = np.mgrid[: size[0], : size[1]].astype(np.float64) + 0.5
     rays = np.einsum("ij,jhw->ihw", np.linalg.inv(K), np.stack([u, v, np.ones_like(u)]))
-    return (rays / np.linalg.norm(rays, axis=0, keepdims=True)).astype(np.float32)[None]
+    rays = (rays / np.linalg.norm(rays, axis=0, keepdims=True)).astype(np.float32)[None]
+    rays.flags.writeable = False
+    return rays
 
 
 def feeds(io: GraphIO, batch: np.ndarray, normalization: dict, K: np.ndarray | None = None,
@@ -179,7 +188,7 @@ def confidence(io: GraphIO, values: np.ndarray) -> np.ndarray:
     """The graph's confidence in [0, 1], higher = more trustworthy (see :data:`CONFIDENCE_MAPS`)."""
     mapped = {
         "identity": lambda c: c,
-        "sigmoid": lambda c: 1 / (1 + np.exp(-c)),
+        "sigmoid": lambda c: _probability(c, "logit"),
         "exp_neg": lambda c: np.exp(-np.maximum(c, 0)),
         "inverse": lambda c: 1 / (1 + np.maximum(c, 0)),
         "one_minus": lambda c: 1 - c,
