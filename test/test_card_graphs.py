@@ -180,3 +180,19 @@ def test_the_bag_tool_runs_a_card_described_graph_with_its_confidence(graphs, tm
     assert len(topics["/camera/depth/image"]) == len(topics["/camera/depth/confidence"]) == 2
     trust = np.frombuffer(bytes(topics["/camera/depth/confidence"][0].data), np.float32)
     assert ((trust >= 0.25 - 1e-6) & (trust <= 1)).all()
+
+
+@pytest.mark.parametrize("name", sorted(builtin_cards()))
+def test_predict_runs_every_built_in_card_with_the_cameras_intrinsics(graphs, name, tmp_path, capsys):
+    import cv2
+
+    source = tmp_path / "in"
+    source.mkdir()
+    cv2.imwrite(str(source / "a.png"), frame(green_top=128, green_bottom=128)[..., ::-1])  # no sky; MoGe: valid
+    argv = ["predict", "--model", graphs[name], "--card", name, "--input", source, "--output", tmp_path / "out",
+            "--fx", "500", "--fy", "500", "--cx", "319.5", "--cy", "239.5"]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0, capsys.readouterr().err
+    depth = np.load(tmp_path / "out" / "a_depth.npy")
+    assert depth.shape == (480, 640)
+    assert (depth[np.isfinite(depth)] > 0).all()
+    assert np.isfinite(depth[300:]).mean() > 0.9
