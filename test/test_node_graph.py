@@ -122,8 +122,11 @@ def run_graph(tmp_path, bag, *parameters, topics=OUTPUTS, until=None):
         recorder = graph.module("depth_estimation_ros.ros.recorder", str(recording),
                                 "--topics", *[f"{t}:{m}" for t, m in topics.items()], "--idle", "4",
                                 "--timeout", "90")  # fmt: skip
+        # camera_info_wait 2 s: a CameraInfo lost beside a large image comes back as a reliable repair
+        # up to ~0.8 s later on a loaded machine (the demo waits as long); a played bag loses nothing by it
         node = graph.depth_node("-r", "__ns:=/camera", "-r", "image:=image_raw",
-                                "-p", "use_sim_time:=true", "-p", "diagnostics_period:=0.2", *parameters)  # fmt: skip
+                                "-p", "use_sim_time:=true", "-p", "diagnostics_period:=0.2",
+                                "-p", "camera_info_wait:=2.0", *parameters)  # fmt: skip
         graph.wait_for_line(recorder, READY)
         player = graph.module("depth_estimation_ros.ros.player", str(bag), "--rate", "0.5",
                               "--wait-for", "/camera/image_raw", "/camera/camera_info")  # fmt: skip
