@@ -80,6 +80,14 @@ def test_a_card_that_does_not_fit_the_graph_is_one_error_naming_the_tensors(grap
         DepthEstimator(graphs["unidepth_v2_no_camera"], card="unidepth_v2")
 
 
+def test_a_card_file_without_a_source_is_named_by_its_path(graphs, tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("output: metric_depth\nmin_depth: 0.1\nmax_depth: 10.0\ninput: {height: 280, width: 504}\n"
+                    "graph: {image: image, depth: nope}\n")  # fmt: skip
+    with pytest.raises(ValueError, match=rf"does not match its model card \({path}\): no output \['nope'\]"):
+        DepthEstimator(graphs["depth_anything_3_metric"], card=str(path))
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -30,6 +30,7 @@ def load_card(spec: str) -> ModelCard:
         raise ValueError(f"card {spec!r} is neither a built-in card ({', '.join(builtin) or 'none'}) "
                          "nor a .yaml card file")  # fmt: skip
     data = mapping(load_yaml(path, "model card"), f"model card {shown(path)}")
+    data.setdefault("source", shown(path))  # what errors and logs name the card by
     card = ModelCard.from_dict(data, f"model card {shown(path)}")
     if not card.graph:
         raise ValueError(f"model card {shown(path)}: no graph section, which names the graph's tensors; see "
