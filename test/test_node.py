@@ -276,6 +276,26 @@ def test_a_card_described_graph_runs_in_the_node_and_publishes_its_confidence(gr
         assert node.stop(signal.SIGTERM) == 0, node.output
 
 
+def test_one_kind_of_bad_frame_never_hides_anothers_reason_in_the_log(graph, monkeypatch):
+    """The log is throttled per kind: a frame without its CameraInfo, then one without a metric
+    scale a moment later, are both said; a second of the same kind within the throttle is not."""
+    from depth_estimation_ros.ros.node import DepthNode
+
+    node = DepthNode()
+    logged = []
+    monkeypatch.setattr(node.get_logger(), "warning", lambda text, **kw: logged.append(text))
+    try:
+        node.log_bad_frame("image 1: no CameraInfo of its stamp")
+        node.log_bad_frame("image 2: no CameraInfo of its stamp")
+        node.log_bad_frame("image 3: no metric scale yet", "bad input")
+    finally:
+        node.destroy_node()
+    assert logged == [
+        "skipping frame: image 1: no CameraInfo of its stamp",
+        "skipping frame: image 3: no metric scale yet",
+    ]
+
+
 def stream(types):
     """A camera that changes size between frames (each size with its own intrinsics); frame 303's
     CameraInfo has a NaN distortion coefficient. (image, CameraInfo) per frame, in ``types``."""

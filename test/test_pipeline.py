@@ -435,7 +435,7 @@ def test_bad_frames_are_reported_and_the_worker_keeps_going(estimator):
     worker = FrameWorker(
         DepthPipeline(estimator, TYPES),
         lambda out: (published.append(out), output.set()),
-        lambda reason: (reasons.append(reason), reported.set()),
+        lambda reason, kind: (reasons.append((kind, reason)), reported.set()),
     )
     worker.start()
     image, _ = frame(0)
@@ -444,7 +444,7 @@ def test_bad_frames_are_reported_and_the_worker_keeps_going(estimator):
     worker.offer(*frame(1))  # the same thread goes on with the next frame
     assert output.wait(10)
     worker.stop()
-    assert reasons == ["image 1700000000.000000500: no CameraInfo received yet for this image"]
+    assert reasons == [("bad input", "image 1700000000.000000500: no CameraInfo received yet for this image")]
     assert len(published) == 1
     assert worker.stats.bad_frames == 1
 
@@ -459,7 +459,7 @@ def test_an_unexpected_failure_is_counted_with_its_reason_and_the_thread_goes_on
         return original(image, info, compressed, sparse)
 
     pipeline.process = process
-    worker = FrameWorker(pipeline, published.append, lambda reason: reported.set())
+    worker = FrameWorker(pipeline, published.append, lambda reason, kind: reported.set())
     worker.start()
     worker.offer(*frame(0))
     assert reported.wait(10)

@@ -25,6 +25,7 @@ while configured is refused with the reason. SIGINT and SIGTERM end the process 
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -118,6 +119,7 @@ class DepthNode(LifecycleNode):
         self.activated_at = 0.0
         self.qos_problems: list[str] = []
         self.unpaired = ""  # why the last frame without a usable scale-source input had none
+        self.bad_frames_logged: dict[str, float] = {}  # kind → when one was last logged (steady clock)
         self.expiry_timer = None
 
     def guard_change_state_service(self) -> None:
@@ -375,8 +377,13 @@ class DepthNode(LifecycleNode):
                 if (publisher := self.publishers_.get(topic)) is not None:  # None: switched off meanwhile
                     publisher.publish(msg)
 
-    def log_bad_frame(self, reason: str) -> None:
-        self.get_logger().warning(f"skipping frame: {reason}", throttle_duration_sec=LOG_THROTTLE_S)
+    def log_bad_frame(self, reason: str, kind: str = "no CameraInfo") -> None:
+        """Throttled per kind (as counted in /diagnostics), so one kind of bad frame never hides
+        another's reason for the throttle's seconds."""
+        now = time.monotonic()
+        if now - self.bad_frames_logged.get(kind, -math.inf) >= LOG_THROTTLE_S:
+            self.bad_frames_logged[kind] = now
+            self.get_logger().warning(f"skipping frame: {reason}")
 
     # -- diagnostics
 

@@ -57,12 +57,12 @@ def failure_kind(exc: BaseException) -> str:
 class FrameWorker:
     """The inference thread: takes the newest paired frame (a :class:`~.pairing.Decision`: image,
     CameraInfo, scale-source input) from the slot, runs the pipeline, hands the output to
-    ``publish``. A frame that fails in any way goes to ``on_bad_frame`` (reason) and is counted;
+    ``publish``. A frame that fails in any way goes to ``on_bad_frame`` (reason, kind) and is counted;
     the loop goes on with the next frame."""
 
     def __init__(self, pipeline: DepthPipeline, publish, on_bad_frame=None, compressed: bool = False):
         self.pipeline, self.publish, self.compressed = pipeline, publish, compressed
-        self.on_bad_frame = on_bad_frame or (lambda reason: None)
+        self.on_bad_frame = on_bad_frame or (lambda reason, kind: None)
         self.slot = LatestFrameSlot()
         self.stats = PipelineStats()
         self._thread: threading.Thread | None = None
@@ -97,8 +97,9 @@ class FrameWorker:
                 self.publish(output)
             except Exception as exc:  # one odd frame (or a failed publish) must never end the thread
                 reason = str(exc) if isinstance(exc, BadFrame) else f"{type(exc).__name__}: {exc}"
-                self.stats.on_bad_frame(failure_kind(exc), reason)
-                self.on_bad_frame(reason)
+                kind = failure_kind(exc)
+                self.stats.on_bad_frame(kind, reason)
+                self.on_bad_frame(reason, kind)
                 continue
             self.stats.on_published(output.timings)
 
