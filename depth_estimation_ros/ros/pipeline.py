@@ -103,7 +103,6 @@ class DepthPipeline:
         self.publish_scan, self.scan_height, self.scan_output_frame = publish_scan, scan_height, scan_output_frame
         self.scan_range_min, self.scan_range_max = scan_range_min, scan_range_max
         self.max_image_pixels, self.sky_depth = max_image_pixels, sky_depth
-        self._refused = ""  # the current frame's Output.refused_input
         self._packer = CloudPacker(points_rgb, points_decimation, self.points_max_range, points_organized)
         self._edges = EdgeFilter(edge_filter_angle, edge_filter_floor_angle)
         self._scanner = ScanProjector(scan_height, scan_range_min, scan_range_max)
@@ -192,11 +191,8 @@ class DepthPipeline:
     def process(self, image, camera_info, compressed: bool = False, sparse=None) -> Output:
         """Outputs for one image; ``sparse``: the scale source's input message of the image's stamp
         (a sparse_depth Image: 16UC1 mm or 32FC1 m, registered to the camera, any resolution), or None."""
-        self._refused = ""
         try:
-            output = self._process(image, camera_info, compressed, sparse)
-            output.refused_input = self._refused
-            return output
+            return self._process(image, camera_info, compressed, sparse)
         except BadFrame as exc:  # named by its stamp, so the log and /diagnostics blame the right frame
             raise BadFrame(f"image {stamp_text(stamp_of(image))}: {exc}") from None
 
@@ -219,12 +215,12 @@ class DepthPipeline:
         if camera_info.header.frame_id and camera_info.header.frame_id != image.header.frame_id:
             notes.append(f"CameraInfo frame_id {camera_info.header.frame_id!r} != image frame_id "
                          f"{image.header.frame_id!r}; outputs use the image's")  # fmt: skip
-        sparse_depth = None
+        sparse_depth, refused = None, ""
         if sparse is not None and self.frame_input is not None:
             try:
                 sparse_depth = self.frame_input.to_array(sparse)
             except ValueError as exc:  # a bad sparse frame costs its anchoring, not the camera frame
-                self._refused = f"its {self.frame_input.name} was refused: {exc}"
+                refused = f"its {self.frame_input.name} was refused: {exc}"
                 notes.append(f"{self.frame_input.name} ignored: {exc}")
         decoded = time.perf_counter()
         out_camera = self.estimator.output_camera(camera)
@@ -235,7 +231,9 @@ class DepthPipeline:
         views = {name: writable_view(storage, "<f4").reshape(shape) for name, storage in storages.items()}
         self.last_stamp = _seconds(stamp_of(image))
         if self.device_path is not None:
-            return self._process_on_device(image, rgb, camera, storages, views, start, decoded, notes)
+            output = self._process_on_device(image, rgb, camera, storages, views, start, decoded, notes)
+            output.refused_input = refused
+            return output
         try:
             result = self.estimator(rgb, camera, out=views, sparse=sparse_depth, stamp=self.last_stamp)
         except NoMetricScale as exc:
@@ -268,7 +266,7 @@ class DepthPipeline:
             "messages": end - cloud_end,  # the scan included
             "total": end - start,
         }
-        return Output(messages, timings, notes)
+        return Output(messages, timings, notes, refused)
 
     def _process_on_device(self, image, rgb, camera, storages, views, start, decoded, notes) -> Output:
         """The same outputs, computed by :class:`~.resident.DeviceFramePath` (one copy down per output)."""

@@ -111,10 +111,8 @@ def model_info(path: str | os.PathLike, kind: str | None = None, card: ModelCard
     exported elsewhere."""
     kind = kind or detect_format(path)
     if card is not None:
-        from depth_estimation_ros.core.backends.onnxruntime_backend import info_from_card
-
         check_card_target(path, kind, "auto")
-        return info_from_card(card)
+        return ModelInfo.from_card(card)
     if kind == "onnx":
         from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
 
@@ -126,10 +124,7 @@ def model_info(path: str | os.PathLike, kind: str | None = None, card: ModelCard
     if kind == "transformers":
         from depth_estimation_ros.core.models.transformers_depth import card_from_folder, resolve
 
-        card = card_from_folder(resolve(path))
-        rule = card.input
-        return ModelInfo(card.family, rule.height, rule.width, card.min_depth, card.max_depth, False,
-                         normalization=card.normalization, card=card.to_dict(), dynamic=not rule.fixed)  # fmt: skip
+        return ModelInfo.from_card(card_from_folder(resolve(path)))
     from depth_estimation_ros.core.models import load_checkpoint, model_from_checkpoint
 
     state = load_checkpoint(path)

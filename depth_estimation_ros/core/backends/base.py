@@ -86,6 +86,15 @@ class ModelInfo:
             raise ValueError(f"{source}: model metadata is not valid ({exc})") from None
 
     @classmethod
+    def from_card(cls, card: ModelCard) -> ModelInfo:
+        """What a model described by its card alone computes (a transformers folder, a graph exported
+        elsewhere): its input rule's size, the card's depth range, confidence and normalisation."""
+        rule = card.input
+        return cls(card.family or "graph", rule.height, rule.width, card.min_depth, card.max_depth,
+                   card.has_confidence, normalization=card.normalization, card=card.to_dict(),
+                   dynamic=not rule.fixed)  # fmt: skip
+
+    @classmethod
     def from_model(cls, model, input_size: tuple[int, int], batch: int = 1) -> ModelInfo:
         from depth_estimation_ros import __version__
 

@@ -31,14 +31,6 @@ def read_onnx_info(path: str | os.PathLike) -> ModelInfo:
     return ModelInfo.from_json(props[METADATA_KEY], str(path))
 
 
-def info_from_card(card: ModelCard) -> ModelInfo:
-    """The :class:`ModelInfo` of a graph described by ``card`` rather than by this project's metadata."""
-    rule = card.input
-    return ModelInfo(card.family or "graph", rule.height, rule.width, card.min_depth, card.max_depth,
-                     card.has_confidence, normalization=card.normalization, card=card.to_dict(),
-                     dynamic=not rule.fixed)  # fmt: skip
-
-
 class OnnxRuntimeBackend(Backend):
     """``card``: the model card of a graph exported elsewhere (its ``graph`` section says which
     tensor is which); without it the file's own metadata (this project's exports) describes it."""
@@ -53,7 +45,7 @@ class OnnxRuntimeBackend(Backend):
             raise DependencyError(
                 "ONNX Runtime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
             ) from None
-        super().__init__(read_onnx_info(path) if card is None else info_from_card(card))
+        super().__init__(read_onnx_info(path) if card is None else ModelInfo.from_card(card))
         self.io = card.graph_io if card is not None else None
         available = ort.get_available_providers()
         wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]

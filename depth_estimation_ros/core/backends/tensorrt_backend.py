@@ -41,7 +41,7 @@ import numpy as np
 
 from depth_estimation_ros.core import graph_io
 from depth_estimation_ros.core.backends.base import Backend, DependencyError, ModelInfo
-from depth_estimation_ros.core.backends.onnxruntime_backend import info_from_card, read_onnx_info
+from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
 from depth_estimation_ros.core.card import ModelCard
 from depth_estimation_ros.core.errors import signal_pipe
 from depth_estimation_ros.core.files import refuse_existing, staged_files
@@ -274,7 +274,7 @@ def current_platform() -> tuple[str, str, str]:
 
 def graph_info(onnx_path: str | os.PathLike, card: ModelCard | None = None) -> ModelInfo:
     """What the graph computes: its card's description for a graph exported elsewhere, else its metadata."""
-    return info_from_card(card) if card is not None else read_onnx_info(onnx_path)
+    return ModelInfo.from_card(card) if card is not None else read_onnx_info(onnx_path)
 
 
 def engine_key(
@@ -566,7 +566,7 @@ class TensorRTBackend(Backend):
 
         path = resolve_engine(path, cache=cache)
         key, info, _ = read_sidecar(path)
-        super().__init__(info_from_card(card) if card is not None else info)
+        super().__init__(ModelInfo.from_card(card) if card is not None else info)
         self.io = self.info.model_card.graph_io if self.info.card else None  # a graph exported elsewhere
         self.torch = torch
         logger = trt.Logger(trt.Logger.WARNING)
