@@ -44,13 +44,27 @@ $(TRT_STUBS)/.ready: $(DEPS)/.ready
 	  $(TRT_STUBS)/tensorrt_bindings/tensorrt.pyi
 	@touch $@
 
+# Depth Anything 3's own code (ByteDance's depth-anything-3 from the registry), for the test that exports its real
+# network from a tiny configuration with the ika export's signature. Its requirements pin a tangle the network
+# never imports (numpy<2, xformers, open3d, pycolmap, fastapi, ...), so it goes with --no-deps into a folder of its
+# own with only what its model code imports; only that test's export subprocess puts it on its path. Without a
+# network the install fails, says so, and the test skips saying why (nothing else depends on it).
+DA3_VERSION := 0.1.1
+DA3 := $(DEPS)/foreign/depth-anything-3-$(DA3_VERSION)
+
+$(DA3)/.ready: $(DEPS)/.ready
+	@rm -rf $(DA3) && mkdir -p $(DA3)
+	@$(DEPS)/bin/pip install -q --no-deps --target $(DA3) depth-anything-3==$(DA3_VERSION) addict==2.4.0 \
+	  omegaconf==2.3.0 antlr4-python3-runtime==4.9.3 einops==0.8.2 && touch $@ \
+	  || echo "depth-anything-3 did not install: the test with its real network skips"
+
 lint: deps $(TRT_STUBS)/.ready
 	$(DEPS)/bin/ruff check .
 	$(DEPS)/bin/ruff format --check .
 	MYPYPATH=$(TRT_STUBS) $(DEPS)/bin/mypy  # files and settings: [tool.mypy] in pyproject.toml
 
-test: develop lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: develop lint $(DA3)/.ready
+	DEPTH_ANYTHING_3_PATH=$(DA3) $(PY) -m pytest $(PYTEST_ARGS)
 
 demo: develop
 	$(VENV)/bin/depth-estimation demo

@@ -218,3 +218,48 @@ def test_predict_runs_every_built_in_card_with_the_cameras_intrinsics(graphs, na
     assert depth.shape == (480, 640)
     assert (depth[np.isfinite(depth)] > 0).all()
     assert np.isfinite(depth[300:]).mean() > 0.9
+
+
+@pytest.fixture(scope="module")
+def real_da3(tmp_path_factory):
+    """Depth Anything 3's own network (tiny configuration, random weights), exported with the ika
+    signature in a process that has the ``depth-anything-3`` package (test/depth_anything_3_tiny.py),
+    with its own outputs for a street frame normalised as the card says."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from depth_estimation_ros.core.scenes import render_scene
+
+    package = os.environ.get("DEPTH_ANYTHING_3_PATH", "")
+    if not (Path(package) / ".ready").is_file():
+        pytest.skip("depth-anything-3 is not installed apart (make test installs it; DEPTH_ANYTHING_3_PATH)")
+    root = tmp_path_factory.mktemp("da3")
+    image = render_scene(3, 280, 504, "street")["image"]
+    norm = load_card("depth_anything_3_metric").normalization
+    mean, std = np.asarray(norm["mean"]), np.asarray(norm["std"])
+    normalised = ((image / 255.0 - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
+    np.save(root / "input.npy", normalised)
+    script = Path(__file__).with_name("depth_anything_3_tiny.py")
+    env = {**os.environ, "PYTHONPATH": package}
+    done = subprocess.run([sys.executable, str(script), str(root), str(root / "input.npy")], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root / "da3.onnx", image, dict(np.load(root / "torch.npz"))
+
+
+@pytest.mark.parametrize("f", [250.0, 400.0])
+def test_depth_anything_3s_own_network_gives_mean_focal_times_output_over_300_metres(real_da3, f):
+    """The real DA3 network at its export's input: what the estimator publishes is the network's own
+    depth (run in PyTorch) × (fx + fy)/2 / 300, and its sky (ReLU score ≥ 0.3) is NaN, never depth."""
+    path, image, own = real_da3
+    cam = CameraModel.from_intrinsics(f, 1.1 * f, 251.5, 139.5, 504, 280, frame_id="cam")
+    result = DepthEstimator(path, card="depth_anything_3_metric")(image, cam)
+    score = own["sky"][0, 0]
+    sky = score >= 0.3
+    assert 0.2 < sky.mean() < 0.8  # half the frame is sky: both rules are checked
+    expected = np.where(sky, np.nan, own["depth"][0, 0] * (f + 1.1 * f) / 2 / 300)
+    clear = np.abs(score - 0.3) > 1e-4  # ONNX Runtime's and PyTorch's last bits may fall either side of it
+    assert clear.mean() > 0.95
+    np.testing.assert_allclose(result.depth[clear], expected[clear], rtol=1e-3, equal_nan=True)
