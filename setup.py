@@ -42,6 +42,8 @@ setup(
     extras_require={
         "onnx": ["onnx>=1.16", "onnxscript>=0.1", "onnxruntime>=1.18"],
         "tensorrt": ["tensorrt>=10.0"],
+        # Intel's CPU runtime: runs the same ONNX graphs, often faster than ONNX Runtime on x86 CPUs.
+        "openvino": ["openvino>=2025.0"],
         # Pretrained depth models from transformers folders (Depth Anything, DPT, GLPN, ZoeDepth, Depth Pro).
         "transformers": ["transformers>=5.0"],
         "training": TRAINING,
@@ -62,6 +64,7 @@ setup(
             "onnx>=1.16",
             "onnxscript>=0.1",
             "onnxruntime>=1.18",
+            "openvino>=2025.0",
             *TRAINING,
             "rosbags>=0.10",
             "mcap>=1.1",

@@ -199,24 +199,17 @@ SPREAD = (1.0, 0.25)  # mean and standard deviation the last convolution's outpu
 
 
 @torch.no_grad()
-def _unit_activations(model: torch.nn.Module, folder: Path, frame: tuple[np.ndarray, object]) -> None:
-    """Rescale the random weights on one frame so activations neither vanish nor explode, as in a
-    trained network: LSUV (Mishkin & Matas, 2016) in a single forward pass. Each convolution and
-    linear layer, the first time it runs, scales its weights so its output (less the bias) has unit
-    standard deviation and returns the rescaled output, so the layers after it see that; the last
-    convolution instead gets mean and deviation ``SPREAD`` per channel. With the default
-    initialisation the head's features shrink to almost nothing and the depth map is nearly
-    constant, and a constant map agrees with any other: δ1 of bf16 against fp32 would be 1
-    whatever bf16 did."""
+def unit_activations(model: torch.nn.Module, forward: Callable[[], object]) -> None:
+    """Rescale the random weights of ``model`` on one forward pass (``forward()`` runs it on one frame)
+    so activations neither vanish nor explode, as in a trained network: LSUV (Mishkin & Matas, 2016)
+    in a single pass. Each convolution and linear layer, the first time it runs, scales its weights so
+    its output (less the bias) has unit standard deviation and returns the rescaled output, so the
+    layers after it see that; the last convolution instead gets mean and deviation ``SPREAD`` per
+    channel. With the default initialisation the head's features shrink to almost nothing and the
+    depth map is nearly constant, and a constant map agrees with any other: δ1 of bf16 against fp32
+    would be 1 whatever bf16 did."""
     from torch import nn
 
-    from depth_estimation_ros.core.estimator import network_geometry, preprocess
-    from depth_estimation_ros.core.models.transformers_depth import TransformersDepth, card_from_folder
-
-    card = card_from_folder(folder)  # config and preprocessor config are written already
-    image, camera = frame
-    size = network_geometry(camera, None, "stretch", card.input).size
-    batch = torch.from_numpy(preprocess(image, camera, size, "stretch", card.input)[0])
     layers = [m for m in model.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     last = [m for m in layers if isinstance(m, nn.Conv2d) and m.bias is not None][-1]
     done: set[int] = set()
@@ -241,17 +234,29 @@ def _unit_activations(model: torch.nn.Module, folder: Path, frame: tuple[np.ndar
 
     hooks = [m.register_forward_hook(rescale) for m in layers]
     try:
-        TransformersDepth(model, card)(batch)
+        forward()
     finally:
         for hook in hooks:
             hook.remove()
+
+
+def _unit_activations_on(model: torch.nn.Module, folder: Path, frame: tuple[np.ndarray, object]) -> None:
+    """:func:`unit_activations` of a transformers folder's network on ``frame``, pre-processed by its card."""
+    from depth_estimation_ros.core.estimator import network_geometry, preprocess
+    from depth_estimation_ros.core.models.transformers_depth import TransformersDepth, card_from_folder
+
+    card = card_from_folder(folder)  # config and preprocessor config are written already
+    image, camera = frame
+    size = network_geometry(camera, None, "stretch", card.input).size
+    batch = torch.from_numpy(preprocess(image, camera, size, "stretch", card.input)[0])
+    unit_activations(model, lambda: TransformersDepth(model, card)(batch))
 
 
 def save_family(
     family: Family, folder: Path, frame=None, metric: bool = False, weights: bool = True, seed: int = 0
 ) -> Path:
     """A random-weight transformers folder of ``family``, its output spread on ``frame`` (see
-    :func:`_unit_activations`); config and preprocessor config only without ``weights``."""
+    :func:`unit_activations`); config and preprocessor config only without ``weights``."""
     from transformers import AutoModelForDepthEstimation
 
     config, processor = family.build(metric)
@@ -261,7 +266,7 @@ def save_family(
     if weights:
         torch.manual_seed(seed)
         model = AutoModelForDepthEstimation.from_config(config).eval()
-        _unit_activations(model, folder, frame)
+        _unit_activations_on(model, folder, frame)
         model.save_pretrained(folder)
     return folder
 
@@ -300,17 +305,18 @@ def generated_frames(count: int, seed: int = FRAME_SEED):
 
 
 class Recorded:
-    """A backend called on the prepared batches in turn (frame i on its i-th call), keeping the depth.
-    A backend that fails is recorded (``error``) and not called again, so the others are still timed."""
+    """A backend called on the prepared inputs in turn (frame i's arguments on its i-th call: the batch,
+    and the camera's K for a graph that takes it), keeping the depth. A backend that fails is recorded
+    (``error``) and not called again, so the others are still timed."""
 
-    def __init__(self, backend, batches: list[np.ndarray]):
-        self.backend, self.batches, self.outputs, self.error = backend, batches, [], None
+    def __init__(self, backend, inputs: list[tuple]):
+        self.backend, self.inputs, self.outputs, self.error = backend, inputs, [], None
 
     def __call__(self) -> None:
         if self.error is not None:
             return
         try:
-            out = self.backend(self.batches[len(self.outputs) % len(self.batches)])
+            out = self.backend(*self.inputs[len(self.outputs) % len(self.inputs)])
         except Exception as exc:
             self.error = _first_line(exc)
             return
@@ -321,13 +327,14 @@ def agreement(outputs: list[np.ndarray], reference: list[np.ndarray]) -> dict:
     """δ1 of ``outputs`` against ``reference`` (share of pixels with max(a/b, b/a) < 1.25; equal
     values, zeros included, agree; a zero or negative against a positive value does not) and their
     AbsRel (mean |a − b| / b over pixels where b > 0), averaged over frames."""
+    from depth_estimation_ros.core.metrics import agreement_d1
+
     d1, rel = [], []
     for a, b in zip(outputs, reference, strict=False):
+        d1.append(agreement_d1(a, b))
         with np.errstate(divide="ignore", invalid="ignore"):
-            positive = (a > 0) & (b > 0)
-            ratio = np.where(positive, np.maximum(a / b, b / a), np.inf)
-            d1.append(float(np.mean((a == b) | (ratio < 1.25))))
-            rel.append(float(np.mean(np.abs(a - b)[b > 0] / b[b > 0])) if (b > 0).any() else math.nan)
+            both = np.isfinite(a) & np.isfinite(b) & (b > 0)  # pixels either leaves out (sky) are δ1's business
+            rel.append(float(np.mean(np.abs(a - b)[both] / b[both])) if both.any() else math.nan)
     return {"d1": float(np.mean(d1)), "abs_rel": float(np.mean(rel)), "frames": len(d1)}
 
 
@@ -437,7 +444,7 @@ def bench_family(key: str, repeats: int, workdir: Path) -> dict:
     else:
         row["failed"]["ort_int8"] = "not measured (no ONNX graph)"
     batches = [preprocess(image, camera, size, "stretch", estimator.card.input)[0] for image, camera in frames]
-    calls = {name: Recorded(backend, batches) for name, backend in runners.items()}
+    calls = {name: Recorded(backend, [(batch,) for batch in batches]) for name, backend in runners.items()}
     row["ms"], row["estimator"] = timed_rounds(calls, runners, frames, scale, repeats)
     for name, call in list(calls.items()):
         if call.error is not None:

@@ -33,7 +33,7 @@ def test_every_built_in_card_opens_its_graph_and_says_what_it_is(graphs):
     for name, path in graphs.items():
         estimator = DepthEstimator(path, card=name)
         assert estimator.card.family == name
-        assert estimator.backend.name == "onnxruntime"
+        assert estimator.backend.name in ("onnxruntime", "openvino")  # backend auto: the faster that agrees
 
 
 @pytest.mark.parametrize("f", [500.0, 800.0])

@@ -82,8 +82,10 @@ def test_backends_reject_files_they_cannot_run_and_unknown_names(deployed):
     checkpoint, path = deployed["acan"]
     with pytest.raises(ValueError, match="is a checkpoint; the onnxruntime backend runs onnx"):
         open_backend(checkpoint, "onnxruntime")
-    with pytest.raises(ValueError, match="unknown backend 'openvino'"):
-        open_backend(path, "openvino")
+    with pytest.raises(ValueError, match="is a checkpoint; the openvino backend runs onnx"):
+        open_backend(checkpoint, "openvino")
+    with pytest.raises(ValueError, match="unknown backend 'coreml'"):
+        open_backend(path, "coreml")
 
 
 def test_auto_backend_picks_by_model_file(deployed):

@@ -23,7 +23,7 @@ from packaging.requirements import Requirement
 from test_layers import LAYERS, ROOT, layer_of, modules
 
 RUNTIME_LAYERS = {name for name, rank in LAYERS.items() if rank <= LAYERS["ros"]} | {"commands"}
-RUNTIME_EXTRAS = ("onnx", "tensorrt", "transformers", "ros", "rclpy")  # what a robot may add
+RUNTIME_EXTRAS = ("onnx", "tensorrt", "openvino", "transformers", "ros", "rclpy")  # what a robot may add
 SHIPPED_MODEL = ROOT / "depth_estimation_ros" / "data" / "demo_acan.pt"
 
 

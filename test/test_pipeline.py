@@ -356,7 +356,7 @@ def test_parameters_are_validated_with_clear_messages(deployed, tmp_path):
     assert validate({"model": model})["points_decimation"] == 2
     assert validate({"model": model, "min_confidence": 1})["min_confidence"] == 1.0  # int accepted as float
     for values, message in [
-        ({"model": model, "backend": "openvino"}, r"backend='openvino' must be one of"),
+        ({"model": model, "backend": "coreml"}, r"backend='coreml' must be one of"),
         ({"model": str(tmp_path / "none.onnx")}, r"model=.*none\.onnx.*no such file"),
         ({"model": ""}, "model is empty"),
         ({"model": model, "points_decimation": -2}, r"points_decimation=-2 must be in \[1, 64\]"),

@@ -62,3 +62,21 @@ def test_the_command_refuses_to_overwrite_and_names_the_file(deployed, int8, cap
     err = capsys.readouterr().err
     assert err.startswith(f"depth-estimation quantize: error: {int8} exists")
     assert "Traceback" not in err
+
+
+def test_a_graph_exported_elsewhere_is_quantised_through_its_card(deployed, tmp_path, capsys):
+    """A card file describing a graph (here an export read as if it came from elsewhere): calibration
+    feeds it through the card's input rule, and the int8 graph runs with the same card."""
+    _, onnx_path = deployed["acan"]
+    card = tmp_path / "card.yaml"
+    card.write_text("family: outside\nsource: a graph from elsewhere\noutput: metric_depth\nmin_depth: 0.1\n"
+                    "max_depth: 10.0\ninput: {height: 64, width: 96, fixed: true}\n"
+                    "graph: {image: image, depth: depth}\n")  # fmt: skip
+    out = tmp_path / "int8.onnx"
+    assert main([str(onnx_path), str(out), "--card", str(card), "--frames", "4"]) == 0, capsys.readouterr().err
+    assert {"QuantizeLinear", "Conv"} <= {node.op_type for node in onnx.load(str(out)).graph.node}
+    camera = CameraModel.from_intrinsics(100, 100, 47.5, 31.5, 96, 64)
+    image = next(synthetic_frames("indoor", 1, 64, 96, seed=5))
+    fp32 = DepthEstimator(onnx_path, "onnxruntime", card=str(card))(image, camera).depth
+    quantised = DepthEstimator(out, "onnxruntime", card=str(card))(image, camera).depth
+    assert np.median(np.abs(quantised - fp32) / fp32) < 0.05

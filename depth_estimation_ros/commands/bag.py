@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from depth_estimation_ros.core.anchoring import describe_outcomes
+from depth_estimation_ros.core.backends import BACKENDS
 from depth_estimation_ros.core.errors import UsageError, positive_float, positive_int, run_command, unit_float
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.ros.bag import PAIRING_ARGUMENTS, STORAGES, process_bag
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output rosbag2 folder (must not exist)")
     parser.add_argument("--image-topic", help="sensor_msgs Image or CompressedImage topic (default: detected)")
     parser.add_argument("--camera-info-topic", help="CameraInfo topic (default: the one in the image's namespace)")
-    parser.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     add_parameter_arguments(parser, ("card",))
     parser.add_argument("--storage", choices=STORAGES, help="output storage (default: the input's)")
     parser.add_argument("--no-copy-input", action="store_true", help="write only the outputs, not the input topics")

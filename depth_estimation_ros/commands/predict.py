@@ -30,6 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_estimation_ros.core.anchoring import describe_outcomes
+from depth_estimation_ros.core.backends import BACKENDS
 from depth_estimation_ros.core.camera import CameraModel
 from depth_estimation_ros.core.edges import EdgeFilter
 from depth_estimation_ros.core.errors import UsageError, finite_float, positive_float, run_command, unit_float
@@ -252,7 +253,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--input", required=True, help="an image, a folder of images, or a video file")
     parser.add_argument("--output", required=True, help="folder for the results")
-    parser.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "torch"), default="auto")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto")
     add_parameter_arguments(parser, ("card",))
     parser.add_argument("--camera", help="camera_info YAML (ROS camera_calibration format)")
     for name in ("fx", "fy", "cx", "cy"):

@@ -24,16 +24,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", choices=TARGETS, default="onnxruntime",
                         help="onnxruntime (CPU, uint8 activations) or tensorrt (symmetric int8 Q/DQ; "
                         "depth-estimation export --precision int8 makes this too) (default: onnxruntime)")  # fmt: skip
+    parser.add_argument("--card", help="model card of a graph exported elsewhere (a built-in card's name or a YAML "
+                        "file; depth-estimation models --cards lists them)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    info = read_onnx_info(args.onnx)
+    from depth_estimation_ros.core.card_files import load_card
+
+    card = load_card(args.card) if args.card else None
+    if card is not None:
+        height, width = 480, 640  # a VGA camera's frames, for the card's own input rule to take
+    else:
+        info = read_onnx_info(args.onnx)
+        height, width = info.input_height, info.input_width
     frames = (
         folder_frames(args.images, args.frames)
         if args.images
-        else synthetic_frames(args.synthetic, args.frames, info.input_height, info.input_width)
+        else synthetic_frames(args.synthetic, args.frames, height, width)
     )
-    path = quantize(args.onnx, args.output, frames, target=args.target)
+    path = quantize(args.onnx, args.output, frames, target=args.target, card=card)
     print(f"wrote {path}")
     return 0
 

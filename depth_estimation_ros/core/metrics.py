@@ -58,6 +58,18 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_dept
     }
 
 
+def agreement_d1(pred: np.ndarray, reference: np.ndarray) -> float:
+    """δ1 of one prediction against another, without ground truth (a runtime or precision against
+    the fp32 reference): the share of pixels with max(a/b, b/a) < 1.25. Equal values agree (zeros,
+    and NaN where both leave a pixel out, as sky); a zero, negative or NaN against another value does not."""
+    a, b = np.asarray(pred, np.float64), np.asarray(reference, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"prediction shape {a.shape} differs from the reference's {b.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((a > 0) & (b > 0), np.maximum(a / b, b / a), np.inf)
+    return float(np.mean((a == b) | (np.isnan(a) & np.isnan(b)) | (ratio < 1.25)))
+
+
 def average_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
     """Mean of each metric over images (per image, then mean), skipping images scored NaN.
 

@@ -30,8 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from depth_estimation_ros.core.backends.base import network_input
+from depth_estimation_ros.core import graph_io
+from depth_estimation_ros.core.backends.base import ModelInfo, network_input
 from depth_estimation_ros.core.backends.onnxruntime_backend import read_onnx_info
+from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.card import ModelCard
+from depth_estimation_ros.core.estimator import preprocess
 from depth_estimation_ros.core.files import create_staging_folder, remove_stale, write_with
 
 QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
@@ -51,15 +55,31 @@ def synthetic_frames(kind: str, count: int, height: int, width: int, seed: int =
         yield render_scene(seed + index, height, width, kind)["image"]
 
 
+def calibration_feeds(rgb: np.ndarray, info: ModelInfo, card: ModelCard | None) -> dict[str, np.ndarray]:
+    """A frame as the graph's inputs, pre-processed as at run time. A card-described graph gets its
+    card's input rule (stretch or letterbox), normalisation and, where it takes them, the intrinsics
+    of a 60° camera (calibration frames come without a camera; the ranges barely depend on it)."""
+    if card is None:
+        return {"image": np.repeat(network_input(rgb, (info.input_height, info.input_width)), info.batch, axis=0)}
+    height, width = rgb.shape[:2]
+    f = width / (2 * np.tan(np.radians(30)))
+    camera = CameraModel.from_intrinsics(f, f, (width - 1) / 2, (height - 1) / 2, width, height)
+    size = (card.input.height, card.input.width) if card.input.fixed else None
+    batch, net_camera, _ = preprocess(rgb, camera, size, rule=card.input)
+    return graph_io.feeds(card.graph_io, batch, info.normalization, net_camera.K)
+
+
 def quantize(
     onnx_path: str | os.PathLike,
     output: str | os.PathLike,
     frames,
     per_channel: bool = True,
     target: str = "onnxruntime",
+    card: ModelCard | None = None,
 ) -> Path:
     """Write ``output``, the int8 graph of ``onnx_path`` calibrated on ``frames`` (uint8 RGB images),
-    in QDQ format for ``target`` (``onnxruntime`` or ``tensorrt``)."""
+    in QDQ format for ``target`` (``onnxruntime`` or ``tensorrt``); ``card``: the model card of a
+    graph exported elsewhere (its metadata is carried over where it has any)."""
     import onnx
     from onnxruntime.quantization import (
         CalibrationDataReader,
@@ -75,10 +95,9 @@ def quantize(
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
 
     onnx_path, output = Path(onnx_path), Path(output)
-    info = read_onnx_info(onnx_path)
+    info = read_onnx_info(onnx_path) if card is None else ModelInfo.from_card(card)
     if output.exists() or output.is_symlink():
         raise FileExistsError(f"{output} exists; choose another output path (nothing is overwritten)")
-    size = (info.input_height, info.input_width)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -88,7 +107,7 @@ def quantize(
             rgb = next(self.frames, None)
             if rgb is None:
                 return None
-            return {"image": np.repeat(network_input(np.asarray(rgb, np.uint8), size), info.batch, axis=0)}
+            return calibration_feeds(np.asarray(rgb, np.uint8), info, card)
 
     output.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(output.parent)  # staging a killed run left

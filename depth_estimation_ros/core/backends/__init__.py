@@ -2,7 +2,8 @@
 
 ``open_backend(path, "auto")`` picks by model file: a TensorRT engine runs on TensorRT; an ONNX
 graph runs on TensorRT (through the engine cache) when TensorRT and a GPU are present, else on ONNX
-Runtime; a checkpoint runs on PyTorch.
+Runtime, or on OpenVINO where it is installed, faster on the CPU and agrees with ONNX Runtime
+(:mod:`.selection`); a checkpoint runs on PyTorch.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from depth_estimation_ros.core.validation import input_file
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino", "torch")
 FORMATS = {".pt": "checkpoint", ".pth": "checkpoint", ".onnx": "onnx", ".engine": "engine", ".plan": "engine"}
 
 
@@ -71,14 +72,29 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
     if card is not None:
         check_card_target(path, kind, backend)
         options["card"] = card
-    if backend == "auto":
-        backend = {"engine": "tensorrt", "checkpoint": "torch", "transformers": "torch"}.get(kind) or (
-            "tensorrt" if tensorrt_usable() else "onnxruntime"
-        )
-        log.info("backend auto: %s for %s", backend, path)
-    accepted = {"torch": ("checkpoint", "transformers"), "onnxruntime": ("onnx",), "tensorrt": ("engine", "onnx")}[
-        backend
-    ]
+    if backend != "auto":
+        return _open(path, kind, backend, precision, options)
+    backend = {"engine": "tensorrt", "checkpoint": "torch", "transformers": "torch"}.get(kind) or (
+        "tensorrt" if tensorrt_usable() else "onnxruntime"
+    )
+    log.info("backend auto: %s for %s", backend, path)
+    chosen = _open(path, kind, backend, precision, options)
+    if chosen.device != "cpu" or kind != "onnx" or importlib.util.find_spec("openvino") is None:
+        return chosen
+    # A graph on the CPU: OpenVINO as well, and the faster of the two that agrees with ONNX Runtime.
+    from depth_estimation_ros.core.backends.selection import fastest
+
+    try:
+        other = _open(path, kind, "openvino", precision, options)
+    except ValueError as exc:  # an operator OpenVINO lacks: ONNX Runtime runs it
+        log.warning("backend auto: %s", exc)
+        return chosen
+    return fastest([chosen, other])
+
+
+def _open(path, kind: str, backend: str, precision: str | None, options: dict) -> Backend:
+    accepted = {"torch": ("checkpoint", "transformers"), "onnxruntime": ("onnx",), "openvino": ("onnx",),
+                "tensorrt": ("engine", "onnx")}[backend]  # fmt: skip
     if kind not in accepted:
         raise ValueError(f"{path} is a {kind}; the {backend} backend runs {' or '.join(accepted)} files")
     if backend == "torch":
@@ -89,10 +105,14 @@ def open_backend(path: str | os.PathLike, backend: str = "auto", **options) -> B
         from depth_estimation_ros.core.backends.onnxruntime_backend import OnnxRuntimeBackend
 
         return OnnxRuntimeBackend(path, **options)
+    if backend == "openvino":
+        from depth_estimation_ros.core.backends.openvino_backend import OpenVinoBackend
+
+        return OpenVinoBackend(path, **{k: v for k, v in options.items() if k != "providers"})
     from depth_estimation_ros.core.backends.tensorrt_backend import EngineCache, TensorRTBackend
 
     if kind == "onnx":
-        path = EngineCache().engine_for(path, precision, card=card)
+        path = EngineCache().engine_for(path, precision, card=options.get("card"))
     return TensorRTBackend(path, **options)
 
 
@@ -102,7 +122,7 @@ def check_card_target(path, kind: str, backend: str) -> None:
     if kind not in ("onnx", "engine"):
         raise ValueError(f"a model card describes an ONNX graph exported elsewhere; {path} is a {kind}")
     if backend == "torch":
-        raise ValueError("a card-described graph runs on onnxruntime or tensorrt, not torch")
+        raise ValueError("a card-described graph runs on onnxruntime, openvino or tensorrt, not torch")
 
 
 def model_info(path: str | os.PathLike, kind: str | None = None, card: ModelCard | None = None) -> ModelInfo:

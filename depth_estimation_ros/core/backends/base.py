@@ -130,6 +130,7 @@ class Backend(ABC):
     """Runs a depth graph: float32 (batch, 3, H, W) RGB in [0, 1] → dict of float32 arrays."""
 
     name: str = ""
+    selection: str = ""  # what backend auto measured to choose this one, if it chose between runtimes
 
     def __init__(self, info: ModelInfo):
         self.info = info
@@ -150,4 +151,4 @@ class Backend(ABC):
     def __call__(self, batch: np.ndarray) -> dict[str, np.ndarray]: ...
 
     def describe(self) -> str:
-        return f"{self.name} on {self.device}"
+        return f"{self.name} on {self.device}" + (f" (auto: {self.selection})" if self.selection else "")

@@ -39,14 +39,26 @@ class OnnxRuntimeBackend(Backend):
 
     def __init__(self, path: str | os.PathLike, providers: list[str] | None = None, threads: int | None = None,
                  card: ModelCard | None = None):  # fmt: skip
+        super().__init__(read_onnx_info(path) if card is None else ModelInfo.from_card(card))
+        self.io = card.graph_io if card is not None else None
+        self.session = self.open_session(path, providers, threads)
+        self.providers = self.session.get_providers()
+        if self.io is None:
+            check_graph(path, self.info, self.session)
+        else:
+            self.dtype = check_card_graph(path, self.info.model_card, self.session)
+
+    @staticmethod
+    def open_session(path, providers: list[str] | None, threads: int | None):
+        """The runtime's session: ``get_inputs()``/``get_outputs()`` (name, shape, type),
+        ``get_providers()`` and ``run(output_names, feeds)``, as ONNX Runtime's."""
         try:
             import onnxruntime as ort
         except ImportError:
             raise DependencyError(
                 "ONNX Runtime is not installed: pip install onnxruntime (or onnxruntime-gpu)"
             ) from None
-        super().__init__(read_onnx_info(path) if card is None else ModelInfo.from_card(card))
-        self.io = card.graph_io if card is not None else None
+
         available = ort.get_available_providers()
         wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
         chosen = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
@@ -54,14 +66,9 @@ class OnnxRuntimeBackend(Backend):
         if threads:
             options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=chosen)
+            return ort.InferenceSession(str(path), options, providers=chosen)
         except Exception as exc:
             raise ValueError(f"{path}: ONNX Runtime cannot load the graph: {exc}") from None
-        self.providers = self.session.get_providers()
-        if self.io is None:
-            check_graph(path, self.info, self.session)
-        else:
-            self.dtype = check_card_graph(path, self.info.model_card, self.session)
 
     @property
     def device(self) -> str:
