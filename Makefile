@@ -71,7 +71,7 @@ demo: develop
 
 # OPEN3D_PYTHON: an interpreter with open3d for the per-frame and outlier-filter references
 # (default: the venv's own for the first; the second is skipped without it).
-bench: develop
+bench: develop $(DA3)/.ready
 	$(PY) -m benchmarks.learning_check --config config/train/synthetic_acan.yaml
 	$(PY) -m benchmarks.learning_check --config config/train/synthetic_msfnet.yaml
 	$(VENV)/bin/depth-estimation bench --checkpoint runs/synthetic_acan/best.pt \
@@ -83,6 +83,7 @@ bench: develop
 	  --param publish_scan:=true --param scan_height:=20
 	$(PY) -m benchmarks.bench_pretrained
 	$(PY) -m benchmarks.ros_bench node --model runs/bench_pretrained/fastest
+	DEPTH_ANYTHING_3_PATH=$(DA3) $(PY) -m benchmarks.bench_cards
 
 clean:
 	@if [ -f $(VENV)/.made-by-depth_estimation_ros ]; then rm -rf $(VENV); fi

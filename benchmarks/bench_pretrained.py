@@ -513,16 +513,21 @@ def bench_anchoring(repeats: int = 200, points: int = ANCHOR_POINTS) -> list[dic
             anchor.apply(pred, K, 0.0, sparse)  # the ground grid is built (and cached per camera) here
             row = {"source": source, "kind": kind, "first_ms": 1000 * (time.perf_counter() - start)}
             # The steps apply() takes, one by one (the anchor's own methods, as apply calls them).
+            # ground_plane: finding = reading the configured floor's grid; the fit = the whole per-frame
+            # fit (the floor plane from a metric prediction, or the consensus fit on that grid).
             if on_ground:
-                find = lambda a=anchor, p=pred: a._ground_correspondences(p, K)  # noqa: E731
+                find = lambda a=anchor, p=pred: a._ground_correspondences(p, K, a.prior)  # noqa: E731
             else:
                 find = lambda p=pred: sample_sparse(p, sparse)  # noqa: E731
             found = find()
             name = f"{source} {kind}"
-            clock = iter(range(1, 10**9))
+            clock, fit_clock = iter(range(1, 10**9)), iter(range(1, 10**9))
             calls[name] = lambda a=anchor, p=pred, c=clock: a.apply(p, K, 0.1 * next(c), sparse)
             calls[f"{name} find"] = find
-            calls[f"{name} fit"] = lambda a=anchor, f=found, g=on_ground: a._fit(*f, ground=g)
+            if on_ground:
+                calls[f"{name} fit"] = lambda a=anchor, p=pred, c=fit_clock: a._ground_fit(p, K, 0.1 * next(c))
+            else:
+                calls[f"{name} fit"] = lambda a=anchor, f=found: a._fit(*f, ground=False)
             rows.append((name, anchor, pred, row))
     times = interleaved_ms(calls, repeats)
     results = []

@@ -13,9 +13,9 @@ from depth_estimation_ros.core.anchoring import (
     ScaleFit,
     fit_depth_scale,
     fit_inverse_affine,
-    floor_depth,
     sample_sparse,
 )
+from depth_estimation_ros.core.ground_plane import floor_depth
 from depth_estimation_ros.core.metrics import compute_metrics
 from depth_estimation_ros.core.scenes import FLOOR, render_scene
 

@@ -25,18 +25,20 @@ Where the metric reference comes from (``SOURCES``):
   any resolution, registered to the same camera: :func:`sample_sparse` maps every valid sparse
   pixel to the nearest prediction pixel (pixel-centre convention) and only those prediction
   values are read.
-* ``ground_plane`` — a flat floor ``camera_height`` metres below the camera with known pitch and
-  roll gives the depth of every pixel below the horizon (:func:`floor_depth`). A fixed grid of
-  about 3000 such pixels (cached per camera) serves as sparse depth; pixels that do not see the
-  floor (walls, furniture, cars) are gross outliers, often the majority of the grid, so a
-  largest-consensus fit is used: for ``depth`` the densest 2·huber-wide window of sorted log
-  ratios (exact 1-D consensus) starts a Huber IRLS on the points near it; for
-  ``inverse_depth`` the RANSAC with more hypotheses (256). On the project's generated indoor
-  scenes (``depth_estimation_ros.core.scenes``, seeds 0–7 at 240×320) 30–60 % of the grid sees the
-  floor and both fits lock onto it: metric scale within 1.2 %, relative-model AbsRel 1.4–2.4 % on
-  pixels with a clean prediction. Without consensus they fail there: a Huber fit from the median
-  is pulled by the walls up to 58 % off in scale, a plain least-squares affine fit to AbsRel > 3
-  (see ``test/test_anchoring.py``).
+* ``ground_plane`` — a flat floor ``camera_height`` metres below the camera. For a metric model its
+  plane (pitch, roll, a slope) is fitted from the prediction every frame
+  (:func:`depth_estimation_ros.core.ground_plane.fit_floor`: a search over normals within 15° of the
+  configured one on a grid of about 3000 pixels below the configured horizon), and the scale
+  follows from the plane's distance, which must be the camera height. Where no floor is found (too
+  few pixels on one plane), and always for a relative model (whose floor cannot give its pitch: see
+  :mod:`~depth_estimation_ros.core.ground_plane`), the last fitted plane stands in for up to 2 s,
+  then the configured ``camera_pitch``/``camera_roll``. With a known plane every pixel below the
+  horizon has a floor depth (:func:`~depth_estimation_ros.core.ground_plane.floor_depth`); a grid of
+  such pixels serves as sparse depth, pixels that do not see the floor (walls, furniture, cars)
+  being gross outliers, so a largest-consensus fit is used: for ``depth`` the densest
+  2·huber-wide window of sorted log ratios (exact 1-D consensus) starts a Huber IRLS on the points
+  near it; for ``inverse_depth`` the RANSAC with more hypotheses (256). ``/diagnostics`` says which
+  plane each frame used, with its pitch and roll.
 
 Over time (:class:`ScaleFilter`): an exponential moving average of ``log s`` (and of ``t / s`` —
 the shift in prediction units, which does not change when only the scale does) with gating: a fit
@@ -60,6 +62,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from depth_estimation_ros.core.card import PLAUSIBLE_DEPTH_M
+from depth_estimation_ros.core.ground_plane import (
+    PlaneFilter,
+    fit_floor,
+    floor_candidates,
+    floor_grid,
+    floor_normal,
+    pitch_roll,
+)
 
 KINDS = ("depth", "inverse_depth")
 
@@ -91,10 +101,9 @@ _SUBSAMPLE = 1000  # RANSAC scores hypotheses on at most this many points
 _HYPOTHESES = 64  # RANSAC pairs for sparse depth
 _GROUND_HYPOTHESES = 256  # more for the ground plane, whose outlier share is large
 _BAND = 3.0  # IRLS uses points with |residual| <= _BAND * threshold of the current solution
-_GROUND_POINTS = 3000  # target number of floor pixels sampled for the ground-plane source
-_FLOOR_MAX = 100.0  # floor_depth: NaN beyond this many camera heights
 _DRIFT = 0.05  # jitter (std of log-scale) above which diagnostics warn "drifting"
 _REINIT = 3  # consecutive consistent rejections that re-initialise the filter
+_FULL_SEARCH = 10  # the ground plane's whole search every so many frames, else around the last floor
 
 
 @dataclass(frozen=True)
@@ -350,77 +359,6 @@ def fit_inverse_affine(pred_values, ref_depth, *, min_points=20, threshold=0.05,
     return _inverse_affine(p, 1.0 / z, int(min_points), float(threshold), int(iterations), _HYPOTHESES, int(seed))
 
 
-# --------------------------------------------------------------------------- ground plane
-
-
-def _floor_normal(pitch: float, roll: float) -> np.ndarray:
-    """Unit 'down' vector in camera coordinates (x right, y down, z forward).
-
-    The camera's world_from_camera rotation is ``base · Rx(pitch) · Rz(roll)`` (then a yaw about
-    the world vertical, which does not move the floor), with ``base`` mapping camera z to world
-    forward and camera y to world down (``depth_estimation_ros.core.scenes._camera_rotation``). World
-    up in camera coordinates is the third row of that rotation, ``(−cos p sin r, −cos p cos r,
-    sin p)``; 'down' is its negative.
-    """
-    cp, sp, cr, sr = math.cos(pitch), math.sin(pitch), math.cos(roll), math.sin(roll)
-    return np.array([cp * sr, cp * cr, -sp])
-
-
-def _floor_depth_at(K: np.ndarray, u: np.ndarray, v: np.ndarray, camera_height: float, pitch: float, roll: float):
-    K = np.asarray(K, dtype=np.float64)
-    if K.shape != (3, 3) or not np.isfinite(K).all():
-        raise ValueError(f"K must be a finite 3x3 intrinsic matrix, got shape {K.shape}")
-    rays = np.linalg.inv(K)  # ray of pixel (u, v) = K^-1 (u, v, 1)
-    n = _floor_normal(pitch, roll)
-    nr = n @ rays  # n · ray = nr[0] u + nr[1] v + nr[2]
-    down = nr[0] * u + nr[1] * v + nr[2]
-    dz = rays[2, 0] * u + rays[2, 1] * v + rays[2, 2]  # the ray's z (1 for the usual K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        depth = camera_height * dz / down
-    bad = ~(down > 0) | ~(depth > 0) | (depth > _FLOOR_MAX * camera_height)
-    depth[bad] = np.nan
-    return depth
-
-
-def floor_depth(K: np.ndarray, shape: tuple[int, int], camera_height: float, pitch: float, roll: float) -> np.ndarray:
-    """Depth (metres, along the optical axis) at which each pixel's ray meets a flat floor.
-
-    The floor lies ``camera_height`` metres below the camera: ``n · X = camera_height`` with ``n``
-    the unit 'down' vector in camera coordinates (x right, y down, z forward), derived from
-    ``pitch`` (radians, positive = camera tilted up) and ``roll`` (radians, about the optical
-    axis) with the convention of the project's generated scenes:
-    ``n = (cos p · sin r, cos p · cos r, −sin p)``. Pixel ``(u, v)`` (pixel centres) has the ray
-    ``K⁻¹ (u, v, 1)``, so ``Z = camera_height · ray_z / (n · ray)``. Returns (H, W) float64, NaN
-    where the ray does not go down to the floor (at or above the horizon) or the depth exceeds
-    100 × ``camera_height``.
-    """
-    H, W = (int(x) for x in shape)
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    return _floor_depth_at(K, u, v, float(camera_height), float(pitch), float(roll))
-
-
-def _floor_grid(K: np.ndarray, shape: tuple[int, int], camera_height: float, pitch: float, roll: float):
-    """Flat pixel indices of a regular grid of about ``_GROUND_POINTS`` floor pixels, and their floor depth."""
-    H, W = shape
-    step = max(1.0, math.sqrt(H * W / (4.0 * _GROUND_POINTS)))
-    for _ in range(3):  # refine the step so that about _GROUND_POINTS grid pixels see the floor
-        rows = np.unique(np.round(np.arange(step / 2 - 0.5, H - 0.5, step)).astype(np.int64).clip(0, H - 1))
-        cols = np.unique(np.round(np.arange(step / 2 - 0.5, W - 0.5, step)).astype(np.int64).clip(0, W - 1))
-        v, u = np.meshgrid(rows, cols, indexing="ij")
-        depth = _floor_depth_at(
-            K, u.ravel().astype(np.float64), v.ravel().astype(np.float64), camera_height, pitch, roll
-        )
-        found = int(np.isfinite(depth).sum())
-        if found == 0:
-            break
-        new_step = max(1.0, step * math.sqrt(found / _GROUND_POINTS))
-        if abs(new_step - step) < 0.05 * step:
-            break
-        step = new_step
-    keep = np.isfinite(depth)
-    return (v.ravel()[keep] * W + u.ravel()[keep]).astype(np.int64), depth[keep]
-
-
 # --------------------------------------------------------------------------- temporal filter
 
 
@@ -592,8 +530,14 @@ class Anchor:
         self.filter = ScaleFilter() if filter is None else filter
         self.last_fit: ScaleFit | None = None
         self.outcome = ""  # of the last frame, for a fitted source: see _outcome
+        self.prior = floor_normal(camera_pitch, camera_roll)  # the configured floor: prior and fallback
+        self.plane = PlaneFilter()
+        self.floor: tuple[str, np.ndarray, str] | None = None  # this frame's plane: (how, normal, detail)
         self._grid_key: tuple | None = None
         self._grid: tuple[np.ndarray, np.ndarray] | None = None
+        self._frames = 0
+        self._candidates_key: tuple | None = None
+        self._candidates: tuple[np.ndarray, np.ndarray] | None = None
 
     # ----------------------------------------------------------------- fitting
 
@@ -605,14 +549,45 @@ class Anchor:
         hypotheses = _GROUND_HYPOTHESES if ground else _HYPOTHESES
         return _inverse_affine(p, 1.0 / z, self.min_points, 0.05, 10, hypotheses, 0)
 
-    def _ground_correspondences(self, pred: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _ground_correspondences(self, pred: np.ndarray, K: np.ndarray, normal: np.ndarray):
+        """Prediction values and floor depths of a grid of pixels that see the floor of ``normal``."""
         K = np.asarray(K, dtype=np.float64)
-        key = (pred.shape, K.tobytes(), self.camera_height, self.camera_pitch, self.camera_roll)
+        key = (pred.shape, K.tobytes(), self.camera_height, normal.tobytes())
         if key != self._grid_key:
-            self._grid = _floor_grid(K, pred.shape, self.camera_height, self.camera_pitch, self.camera_roll)
+            self._grid = floor_grid(K, pred.shape, self.camera_height, normal)
             self._grid_key = key
         index, depth = self._grid
         return np.asarray(pred.reshape(-1).take(index), dtype=np.float64), depth
+
+    def _ground_fit(self, pred: np.ndarray, K: np.ndarray, stamp: float) -> ScaleFit:
+        """A metric model's floor fitted from ``pred`` and the scale its distance implies; without a
+        floor in this frame, or for a relative model (whose floor cannot give its pitch), the
+        consensus fit to the last fitted plane (up to 2 s old) or the configured one."""
+        K = np.asarray(K, dtype=np.float64)
+        reason = "a relative model's floor cannot give the pitch"
+        if self.kind == "depth":
+            key = (pred.shape, K.tobytes())
+            if key != self._candidates_key:
+                self._candidates = floor_candidates(K, pred.shape, self.prior)
+                self._candidates_key = key
+            index, rays = self._candidates
+            # From the last frame's floor, except every _FULL_SEARCH-th frame (a wrong plane is not kept).
+            self._frames += 1
+            start = self.plane.normal if self.plane.recent(stamp) and self._frames % _FULL_SEARCH else None
+            floor = fit_floor(rays, pred.reshape(-1).take(index), prior=self.prior, min_points=self.min_points,
+                              start=start)  # fmt: skip
+            if floor.ok:
+                self.plane.update(floor.normal, stamp)
+                self.floor = ("fitted", floor.normal, f"{floor.inliers} of {floor.points} pixels")
+                scale = self.camera_height / floor.a
+                return ScaleFit(scale, 0.0, floor.points, floor.inliers, floor.residual, True, floor.reason)
+            reason = floor.reason
+        if self.plane.recent(stamp):
+            normal, how = self.plane.normal, f"held ({stamp - self.plane.stamp:.1f} s old)"
+        else:
+            normal, how = self.prior, "configured"
+        self.floor = (how, normal, reason)
+        return self._fit(*self._ground_correspondences(pred, K, normal), ground=True)
 
     def _to_metric(self, pred: np.ndarray, scale: float, shift: float) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -651,7 +626,7 @@ class Anchor:
             if sparse is not None:
                 fit = self._fit(*sample_sparse(pred, sparse), ground=False)
         else:  # ground_plane
-            fit = self._fit(*self._ground_correspondences(pred, K), ground=True)
+            fit = self._ground_fit(pred, K, stamp)
         if fit is not None:
             self.last_fit = fit
             self.filter.update(fit, stamp)
@@ -692,7 +667,16 @@ class Anchor:
                     problems.append(f"stale: age {age:.1f} s > {f.max_age:g} s")
                 if f.jitter > _DRIFT:
                     problems.append(f"drifting: jitter {f.jitter:.3f} > {_DRIFT:g}")
+        plane = {}
+        if self.source == "ground_plane" and self.floor is not None:
+            how, normal, detail = self.floor
+            pitch, roll = (math.degrees(a) for a in pitch_roll(normal))
+            plane["ground plane"] = f"{how}: pitch {pitch:.1f}° roll {roll:.1f}° ({detail})"
+            if self.plane.normal is not None:
+                pitch, roll = (math.degrees(a) for a in pitch_roll(self.plane.normal))
+                plane["ground plane filtered"] = f"pitch {pitch:.1f}° roll {roll:.1f}°"
         return {
+            **plane,
             "scale source": self.source,
             "scale": scale,
             "shift": shift,

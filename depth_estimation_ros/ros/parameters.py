@@ -294,14 +294,15 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "camera_pitch",
         0.0,
-        "scale_source ground_plane: camera pitch in degrees, positive tilted up.",
+        "scale_source ground_plane: camera pitch in degrees, positive tilted up (a metric model's fitted floor "
+        "stays within 15 degrees of it and falls back to it; a relative model's floor).",
         minimum=-89.0,
         maximum=89.0,
     ),
     Parameter(
         "camera_roll",
         0.0,
-        "scale_source ground_plane: camera roll about the optical axis in degrees.",
+        "scale_source ground_plane: camera roll about the optical axis in degrees (prior and fallback, as the pitch).",
         minimum=-89.0,
         maximum=89.0,
     ),
