@@ -46,6 +46,7 @@ def depth_node(context):
                 ("image", image_topic),
                 ("camera_info", LaunchConfiguration("camera_info_topic")),
                 ("sparse_depth", LaunchConfiguration("sparse_depth_topic")),
+                ("sparse_points", LaunchConfiguration("sparse_points_topic")),
             ],
         )
     ]
@@ -63,7 +64,7 @@ def generate_launch_description():
         DeclareLaunchArgument(
             "backend",
             default_value="",
-            description="Inference backend: auto, tensorrt, onnxruntime or torch." + from_file,
+            description="Inference backend: auto, tensorrt, onnxruntime, openvino or torch." + from_file,
         ),
         DeclareLaunchArgument(
             "params_file",
@@ -82,13 +83,18 @@ def generate_launch_description():
         DeclareLaunchArgument(
             "scale_source",
             default_value="",
-            description="Metric scale: none, fixed, sparse_depth or ground_plane." + from_file,
+            description="Metric scale: none, fixed, sparse_depth, sparse_points or ground_plane." + from_file,
         ),
         DeclareLaunchArgument(
             "sparse_depth_topic",
             default_value="/camera/sparse_depth",
             description="Sparse metric depth registered to the camera (sensor_msgs/Image 16UC1 mm or 32FC1 m), "
             "for scale_source sparse_depth.",
+        ),
+        DeclareLaunchArgument(
+            "sparse_points_topic",
+            default_value="/lidar/points",
+            description="LiDAR points (sensor_msgs/PointCloud2, float32 x y z), for scale_source sparse_points.",
         ),
         DeclareLaunchArgument(
             "use_sim_time", default_value="", description="Use /clock (true when playing a bag)." + from_file

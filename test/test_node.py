@@ -248,6 +248,40 @@ def test_sparse_depth_in_another_frame_is_reported_with_its_reason_not_as_no_inp
         assert node.stop(signal.SIGTERM) == 0, node.output
 
 
+def lidar_cloud(graph, sec: int, forward: float):
+    """A PointCloud2 in the LiDAR's frame (x forward, y left, z up): a wall ``forward`` m ahead."""
+    from depth_estimation_ros.ros.synthetic_bag import cloud_msg
+
+    y, z = np.meshgrid(np.linspace(-1.5, 1.5, 60), np.linspace(-1.0, 1.0, 16))
+    xyz = np.stack([np.full(y.size, forward), y.ravel(), z.ravel()], 1).astype(np.float32)
+    return cloud_msg(xyz, header(sec, 0, "lidar", graph.types), graph.types)
+
+
+def test_a_lidar_cloud_in_its_own_frame_anchors_the_node_through_its_transform(graph, deployed, tmp_path):
+    """scale_source sparse_points: a PointCloud2 in frame 'lidar' (REP 103 axes), placed 0.3 m above
+    the camera by sparse_points_transform, pairs by stamp whatever its frame_id; the wall 3 m ahead
+    it sees fits the scale, and /diagnostics counts its points in view."""
+    node = depth_node(graph.env, tmp_path / "node.log", "-p", f"model:={deployed['acan'][1]}",
+                      "-p", "scale_source:=sparse_points", "-p", "sparse_points_transform:=0 -0.3 0 0.5 -0.5 0.5 0.5",
+                      "-p", "diagnostics_period:=0.2")  # fmt: skip
+    try:
+        camera = graph.node.create_publisher(Image, "image", RELIABLE)
+        info = graph.node.create_publisher(CameraInfo, "camera_info", RELIABLE)
+        lidar = graph.node.create_publisher(PointCloud2, "sparse_points", RELIABLE)
+        graph.subscribe("/depth/image", Image)
+        image, camera_info = frame(graph, 500)
+        graph.feed(camera, info, image, camera_info, until=lambda: graph.values().get("scale level") == "OK",
+                   also=[(lidar, lidar_cloud(graph, 500, 3.0))], what="a scale fitted to the LiDAR")  # fmt: skip
+        values = graph.values()
+        in_view, hidden = values["sparse points (last frame)"].split(" in view, ")
+        assert int(in_view) > 100
+        assert hidden == "0 hidden from the camera"  # one wall: nothing behind anything
+        assert values["scale source"] == "sparse_points"
+    finally:
+        assert node.stop(signal.SIGTERM) == 0, node.output
+    assert "Traceback" not in node.output, node.output
+
+
 def test_a_card_described_graph_runs_in_the_node_and_publishes_its_confidence(graph, tmp_path):
     """UniDepth V2's export signature (camera rays in, points and an uncertainty out) with its built-in
     card: the node feeds it the CameraInfo's rays and publishes metres and a confidence in [0, 1]."""

@@ -37,6 +37,7 @@ LAUNCH_DEFAULTS = {
     "camera_info_topic": "/camera/camera_info",
     "scale_source": "",
     "sparse_depth_topic": "/camera/sparse_depth",
+    "sparse_points_topic": "/lidar/points",
     "use_sim_time": "",
     "autostart": "",
     "node_name": "depth_estimation",
@@ -244,7 +245,7 @@ def test_launch_file_starts_the_lifecycle_node_with_params_overrides_only_when_g
     remapped = {ast.literal_eval(pair.elts[0]) for pair in keyword(node, "remappings").elts}
     from depth_estimation_ros.ros.inputs import FRAME_INPUTS
 
-    assert remapped == {"image", "camera_info", "sparse_depth"}  # image/compressed follows image inside the node
+    assert remapped == {"image", "camera_info", "sparse_depth", "sparse_points"}  # image/compressed follows image
     assert remapped == {"image", "camera_info", *FRAME_INPUTS}  # every scale source's input topic is remappable
     assert {f"{name}_topic" for name in FRAME_INPUTS} <= LAUNCH_ARGUMENTS
     parameters = ast.unparse(keyword(node, "parameters"))
@@ -296,5 +297,13 @@ def test_ros_docs_describe_every_parameter_launch_argument_and_topic():
     rows = re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Install and run"), re.MULTILINE)
     assert sorted(rows) == sorted(LAUNCH_ARGUMENTS), "the launch arguments table must match the launch file"
     rows = set(re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Topics"), re.MULTILINE))
-    assert {"image", "image/compressed", "camera_info", "sparse_depth", "/diagnostics", *TOPICS} == rows
+    assert {
+        "image",
+        "image/compressed",
+        "camera_info",
+        "sparse_depth",
+        "sparse_points",
+        "/diagnostics",
+        *TOPICS,
+    } == rows
     assert {"image", "image/compressed", "camera_info", *FRAME_INPUTS, "/diagnostics", *TOPICS} == rows

@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sparse-depth-topic",
                         help="Image topic of sparse metric depth for --scale-source sparse_depth "
                              "(default: sparse_depth in the image's namespace)")  # fmt: skip
+    parser.add_argument("--sparse-points-topic",
+                        help="PointCloud2 topic of LiDAR points for --scale-source sparse_points "
+                             "(default: sparse_points in the image's namespace)")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -121,8 +124,10 @@ def run(args: argparse.Namespace) -> int:
         check_applicable({**vars(args), **switches}, FLAGS)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.sparse_depth_topic and args.scale_source != "sparse_depth":
-        raise UsageError("--sparse-depth-topic applies only with --scale-source sparse_depth; it would be ignored here")
+    for source in ("sparse_depth", "sparse_points"):
+        flag = f"--{source.replace('_', '-')}-topic"
+        if getattr(args, f"{source}_topic") and args.scale_source != source:
+            raise UsageError(f"{flag} applies only with --scale-source {source}; it would be ignored here")
     pipeline_options = {
         **{name: DEFAULTS[name] for name in PIPELINE_OPTIONS},  # the node's defaults, then the flags
         "publish_raw_depth": args.raw_depth,
@@ -158,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         estimator_options=estimator_options,
         progress=not args.no_progress,
-        sparse_depth_topic=args.sparse_depth_topic,
+        sparse_depth_topic=args.sparse_depth_topic or args.sparse_points_topic,
         **options_from(args, PAIRING_ARGUMENTS),
     )
     _print_summary(summary)

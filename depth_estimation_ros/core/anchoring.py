@@ -25,6 +25,10 @@ Where the metric reference comes from (``SOURCES``):
   any resolution, registered to the same camera: :func:`sample_sparse` maps every valid sparse
   pixel to the nearest prediction pixel (pixel-centre convention) and only those prediction
   values are read.
+* ``sparse_points`` — LiDAR points (a point cloud in the camera's optical frame or a frame with a
+  fixed transform to it), projected with the camera model, nearest return per pixel, returns hidden
+  from the camera removed (:func:`depth_estimation_ros.core.lidar.project_points`, run by the
+  estimator): then the same fit as ``sparse_depth``.
 * ``ground_plane`` — a flat floor ``camera_height`` metres below the camera. For a metric model its
   plane (pitch, roll, a slope) is fitted from the prediction every frame
   (:func:`depth_estimation_ros.core.ground_plane.fit_floor`: a search over normals within 15° of the
@@ -92,6 +96,8 @@ SCALE_SOURCES = {
         ScaleSource("none"),
         ScaleSource("fixed"),
         ScaleSource("sparse_depth", fitted=True, frame_input="sparse_depth"),
+        # LiDAR points, projected into the camera by the estimator (core.lidar): then as sparse depth
+        ScaleSource("sparse_points", fitted=True, frame_input="sparse_points"),
         ScaleSource("ground_plane", fitted=True),
     )
 }

@@ -28,6 +28,7 @@ from depth_estimation_ros.core.camera import CameraModel, Letterbox
 from depth_estimation_ros.core.card import InputRule, ModelCard
 from depth_estimation_ros.core.card_files import load_card
 from depth_estimation_ros.core.files import IMAGE_SUFFIXES
+from depth_estimation_ros.core.lidar import Mounting, Projection, project_points
 from depth_estimation_ros.core.prompt import depth_prompt
 
 __all__ = [
@@ -258,7 +259,10 @@ class DepthEstimator:
         scale_source: where metric scale comes from (:class:`~.anchoring.Anchor`): ``none`` (the
             model's own; refused for relative models), ``fixed``, ``sparse_depth`` (per-frame
             ``sparse`` depth) or ``ground_plane``; with ``fixed_scale``, ``fixed_shift``,
-            ``camera_height`` (m), ``camera_pitch`` and ``camera_roll`` (degrees) as its options.
+            ``camera_height`` (m), ``camera_pitch`` and ``camera_roll`` (degrees) as its options;
+            ``sparse_points`` (per-frame LiDAR points as ``sparse``, (N, 3+)), with
+            ``sparse_points_transform`` (``"x y z qx qy qz qw"`` of the cloud's frame in the camera's
+            optical frame; empty: the cloud is in it).
         card: the model card of an ONNX graph exported elsewhere: a built-in card's name, a YAML card
             file (:mod:`.card_files`) or a :class:`ModelCard`; None or empty: the model's own.
     """
@@ -277,6 +281,7 @@ class DepthEstimator:
         camera_height: float = 0.0,
         camera_pitch: float = 0.0,
         camera_roll: float = 0.0,
+        sparse_points_transform: str = "",
         card: str | ModelCard | None = None,
         **backend_options,
     ):
@@ -317,6 +322,8 @@ class DepthEstimator:
         self.implausible = 0  # pixels so far outside the card's plausible metres, made NaN
         self.anchoring: Counter[str] = Counter()  # frames so far by what a fitted scale source did
         self.predicted_intrinsics: tuple[np.ndarray, np.ndarray] | None = None  # (model's K, camera's K) at the input
+        self.mounting = Mounting.from_text(sparse_points_transform)
+        self.projection: Projection | None = None  # the last frame's LiDAR points in the camera
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -384,6 +391,9 @@ class DepthEstimator:
         result.network_image = pixels
         to_metres(result.depth, self.card, net_camera, self.focal_correction)
         if self.anchor is not None:
+            if self.anchor.source == "sparse_points" and sparse is not None:
+                self.projection = project_points(sparse, result.camera, self.mounting)
+                sparse = self.projection.depth
             metric = self.anchor.apply(result.depth, result.camera.K, stamp, sparse)
             if metric is None:
                 fit = self.anchor.last_fit

@@ -638,6 +638,45 @@ def _srgb_lut(n: int = 4096) -> np.ndarray:
 _SRGB = _srgb_lut()
 
 
+def _scene_and_camera(seed: int, kind: str, pan_deg: float) -> tuple[np.random.Generator, _Scene, np.ndarray]:
+    """The scene ``seed`` draws, the camera's world rotation, and the generator drawn so far."""
+    rng = np.random.default_rng(seed)
+    scene = _indoor(rng) if kind == "indoor" else _street(rng)
+    return rng, scene, _camera_rotation(scene.yaw + math.radians(pan_deg), scene.pitch, scene.roll)
+
+
+def lidar_scan(
+    seed: int,
+    kind: str = "indoor",
+    *,
+    offset: tuple[float, float, float] = (0.0, -0.3, 0.0),
+    beams: int = 64,
+    elevation_deg: tuple[float, float] = (-25.0, 3.0),
+    azimuth_deg: tuple[float, float] = (-70.0, 70.0),
+    azimuth_step_deg: float = 0.2,
+    pan_deg: float = 0.0,
+) -> np.ndarray:
+    """Returns of a spinning LiDAR in the scene :func:`render_scene` draws for ``seed``: ``beams``
+    beams evenly spread over ``elevation_deg`` (up positive), fired every ``azimuth_step_deg`` over
+    ``azimuth_deg`` (right positive), from ``offset`` metres in the camera's optical frame (default
+    0.3 m above the camera) with its axes parallel to the camera's. Points (N, 3) float32 in the
+    LiDAR's frame (x right, y down, z forward), the first hit of each beam within the scene's range."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    _, scene, R = _scene_and_camera(seed, kind, pan_deg)
+    elevation = np.radians(np.linspace(*elevation_deg, beams))[:, None]
+    azimuth = np.radians(np.arange(azimuth_deg[0], azimuth_deg[1] + 1e-9, azimuth_step_deg))[None]
+    local = np.stack(np.broadcast_arrays(np.sin(azimuth) * np.cos(elevation), -np.sin(elevation),
+                                         np.cos(azimuth) * np.cos(elevation)), -1).reshape(-1, 3)  # fmt: skip
+    origin = scene.position + R @ np.asarray(offset, np.float64)
+    dx, dy, dz = (local @ R.T).astype(np.float32).T
+    t = np.full(len(local), np.inf, np.float32)
+    for box in scene.boxes:
+        np.minimum(t, box.intersect(origin, dx, dy, dz), out=t)
+    hit = t <= scene.max_range
+    return (local[hit] * t[hit, None]).astype(np.float32)
+
+
 def render_scene(
     seed: int,
     height: int = 256,
@@ -663,9 +702,7 @@ def render_scene(
         raise ValueError(f"image size must be positive, got {width}×{height}")
     fov = DEFAULT_FOV_DEG[kind] if fov_deg is None else float(fov_deg)
     K = intrinsics(height, width, fov)
-    rng = np.random.default_rng(seed)
-    scene = _indoor(rng) if kind == "indoor" else _street(rng)
-    R = _camera_rotation(scene.yaw + math.radians(pan_deg), scene.pitch, scene.roll)
+    rng, scene, R = _scene_and_camera(seed, kind, pan_deg)
     origin = scene.position
 
     # rays: camera (x, y, 1) per pixel, rotated to the world, so the ray parameter is the depth z

@@ -409,8 +409,9 @@ def process_bag(
         pipeline_options: :class:`DepthPipeline` options (``publish_raw_depth``, ``publish_points``,
             ``points_rgb``, ``points_decimation``, ``points_max_range``, ``publish_confidence``).
         progress: show a progress bar (only on a terminal).
-        sparse_depth_topic: sensor_msgs Image topic of sparse metric depth for a ``sparse_depth``
-            anchor (default: the Image topic named ``sparse_depth`` in the image's namespace); paired
+        sparse_depth_topic: the topic of the scale source's per-frame input: sensor_msgs Image of
+            sparse metric depth for a ``sparse_depth`` anchor, PointCloud2 for ``sparse_points``
+            (default: the topic of that name and type in the image's namespace); paired
             with each image as the node pairs it (:class:`~.pairing.FramePairing`): the image waits
             ``camera_info_wait`` (log time) for the one of its stamp, within ``sparse_depth_max_age``.
         camera_info_tolerance, camera_info_wait: the node's parameters of the same names; the wait
@@ -464,7 +465,8 @@ def process_bag(
                 f"the bag already has output topics {clash} (was it processed before?); "
                 "use --no-copy-input or remap the input"
             )
-        sparse = InputMatch(source_input.name, topics.sparse_depth_max_age) if topics.sparse_depth else None
+        sparse = (InputMatch(source_input.name, topics.sparse_depth_max_age, registered=source_input.registered)
+                  if topics.sparse_depth else None)  # fmt: skip
         pairing = FramePairing(camera_info_tolerance, camera_info_wait, sparse=sparse)
         summary = _run(reader, store, pipeline, topics, outputs, pairing, target, storage, copy_input, progress)
     finally:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from depth_estimation_ros.core.anchoring import SCALE_SOURCES
-from depth_estimation_ros.ros.messages import depth_from_image
+from depth_estimation_ros.ros.messages import depth_from_image, points_from_cloud
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,9 @@ class FrameInput:
     name: str  # the scale source's ``frame_input``, also the relative topic name
     msgtype: str  # ROS 2 type name
     tolerance: str  # the parameter: seconds its stamp may be from the image's
-    to_array: Callable[[Any], np.ndarray]  # message → what ``Anchor.apply`` takes
+    to_array: Callable[[Any], np.ndarray]  # message → what the estimator takes as ``sparse``
     description: str
+    registered: bool = True  # in the image's own frame (else placed by a parameter: any frame_id pairs)
 
     def message_class(self, types):
         return getattr(types, self.msgtype.rsplit("/", 1)[-1])
@@ -37,6 +38,11 @@ FRAME_INPUTS = {
     "sparse_depth": FrameInput(
         "sparse_depth", "sensor_msgs/msg/Image", "sparse_depth_max_age", depth_from_image,
         "sparse metric depth registered to the camera (16UC1 mm or 32FC1 m, 0/NaN = none), any resolution",
+    ),
+    "sparse_points": FrameInput(
+        "sparse_points", "sensor_msgs/msg/PointCloud2", "sparse_depth_max_age", points_from_cloud,
+        "LiDAR points (float32 x, y, z; other fields ignored) in the camera's optical frame, or the frame "
+        "sparse_points_transform places", registered=False,
     ),
 }  # fmt: skip
 

@@ -450,6 +450,32 @@ def pointcloud_msg(cloud: PackedCloud, header, types: MessageTypes):
     )
 
 
+FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
+
+
+def points_from_cloud(msg) -> np.ndarray:
+    """sensor_msgs/PointCloud2 → (N, 3) float32 x, y, z (any other fields ignored; NaN points are
+    dropped later). Honours ``point_step``, ``row_step`` and ``is_bigendian``; x, y and z must be
+    FLOAT32 fields within a point."""
+    fields = {f.name: f for f in msg.fields}
+    height, width, point_step, row_step = int(msg.height), int(msg.width), int(msg.point_step), int(msg.row_step)
+    for axis in "xyz":
+        f = fields.get(axis)
+        if f is None or f.datatype != FLOAT32 or not 0 <= f.offset <= point_step - 4:
+            have = ", ".join(f"{n} (type {g.datatype} at {g.offset})" for n, g in fields.items()) or "none"
+            raise ValueError(f"PointCloud2 needs float32 fields x, y and z within its point_step {point_step}; "
+                             f"fields: {have}")  # fmt: skip
+    if width * point_step > row_step:
+        raise ValueError(f"PointCloud2 row_step {row_step} is less than width × point_step = {width} × {point_step}")
+    data = _buffer(msg.data)
+    if data.size < row_step * height:
+        raise ValueError(f"PointCloud2 data has {data.size} bytes, expected row_step × height = {row_step} × {height}")
+    rows = data[: row_step * height].reshape(height, row_step)[:, : width * point_step].reshape(-1, point_step)
+    wire = np.dtype(">f4" if msg.is_bigendian else "<f4")
+    return np.stack([rows[:, fields[a].offset : fields[a].offset + 4].copy().view(wire)[:, 0] for a in "xyz"],
+                    1).astype(np.float32)  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Laser scans
 

@@ -226,7 +226,8 @@ class DepthNode(LifecycleNode):
         # next frame may be written into the same buffers.
         pipeline = DepthPipeline(estimator, self.types, reuse_buffers=True)
         self.worker = FrameWorker(pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"])
-        self.pairing = FramePairing(sparse=InputMatch(self.source_input.name) if self.source_input else None)
+        source = self.source_input
+        self.pairing = FramePairing(sparse=InputMatch(source.name, registered=source.registered) if source else None)
         self.apply_live_parameters()
         self.get_logger().info(
             f"loaded {p['model']} ({estimator.info.name}: {estimator.card.describe()}) on "
@@ -420,6 +421,8 @@ class DepthNode(LifecycleNode):
         anchor = self.estimator.anchor
         if anchor is not None:
             values.update(anchor.diagnostics(self.worker.pipeline.last_stamp, unpaired=self.unpaired))
+        if (seen := self.estimator.projection) is not None:
+            values["sparse points (last frame)"] = f"{seen.points} in view, {seen.occluded} hidden from the camera"
         received, published = stats.window_counts()
         idle = stats.seconds_without_input(self.activated_at)
         level, message = DiagnosticStatus.OK, "publishing"

@@ -53,15 +53,19 @@ class InputMatch(RecentByStamp):
     """Recent messages of one per-frame input (``name``: sparse_depth), matched to images by stamp
     within ``max_age`` seconds either side, of the image's frame_id (or none)."""
 
-    def __init__(self, name: str = "sparse_depth", max_age: float = 0.5, keep: int = 10):
+    def __init__(self, name: str = "sparse_depth", max_age: float = 0.5, keep: int = 10, registered: bool = True):
         super().__init__(keep)
-        self.name, self.max_age = name, max_age
+        self.name, self.max_age, self.registered = name, max_age, registered
+
+    def _pairs_with(self, msg, image) -> bool:
+        """An input placed by a parameter (a LiDAR cloud) pairs whatever its frame_id."""
+        return not self.registered or _same_frame(msg, image)
 
     def match(self, image, final: bool = False) -> tuple[bool, Any]:
         """``(decided, message or None)``: decided once one stamped at or after the image has come,
         or when ``final`` (the wait is over)."""
         t = _ns(image)
-        same = [msg for msg in self.recent.values() if _same_frame(msg, image)]
+        same = [msg for msg in self.recent.values() if self._pairs_with(msg, image)]
         if not final and not any(_ns(msg) >= t for msg in same):
             return False, None
         within = [msg for msg in same if abs(_ns(msg) - t) <= round(self.max_age * 1e9)]
@@ -71,7 +75,7 @@ class InputMatch(RecentByStamp):
         """Why ``image`` has none: nothing came, only other frames came, or none near its stamp."""
         if not self.recent:
             return f"no {self.name} message has arrived"
-        same = [msg for msg in self.recent.values() if _same_frame(msg, image)]
+        same = [msg for msg in self.recent.values() if self._pairs_with(msg, image)]
         if not same:
             frames = ", ".join(sorted({repr(msg.header.frame_id) for msg in self.recent.values()}))
             return (f"{self.name} arrives in frame {frames}, not the image's {image.header.frame_id!r}: it must be "

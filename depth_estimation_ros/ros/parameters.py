@@ -22,11 +22,13 @@ from depth_estimation_ros.core.edges import DEFAULT_ANGLE_DEG, DEFAULT_FLOOR_ANG
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.core.files import is_hub_id
 from depth_estimation_ros.core.laserscan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, DEFAULT_SCAN_HEIGHT
+from depth_estimation_ros.core.lidar import Mounting
 from depth_estimation_ros.core.validation import DEFAULT_MAX_FRAME_PIXELS, MAX_IMAGE_PIXELS
 
 RELIABILITY = ("auto", "best_effort", "reliable")
 # The options of the estimator's metric anchoring (configure-time), as the node names them.
-ANCHOR_OPTIONS = ("scale_source", "fixed_scale", "fixed_shift", "camera_height", "camera_pitch", "camera_roll")
+ANCHOR_OPTIONS = ("scale_source", "fixed_scale", "fixed_shift", "camera_height", "camera_pitch", "camera_roll",
+                  "sparse_points_transform")  # fmt: skip
 OUTPUT_RELIABILITY = ("best_effort", "reliable")
 
 
@@ -39,6 +41,7 @@ class Parameter:
     minimum: float | None = None
     maximum: float | None = None
     live: bool = False  # may change while configured/active, effective from the next frame
+    parse: Any = None  # a string parameter's parser: raises ValueError for a value it cannot read
 
     @property
     def type(self) -> type:
@@ -307,9 +310,17 @@ PARAMETERS: tuple[Parameter, ...] = (
         maximum=89.0,
     ),
     Parameter(
+        "sparse_points_transform",
+        "",
+        "scale_source sparse_points: where the cloud's frame is in the camera's optical frame, 'x y z qx qy qz qw' "
+        "(metres and a unit quaternion, static_transform_publisher's order); empty: the cloud is in the optical frame.",
+        parse=Mounting.from_text,
+    ),
+    Parameter(
         "sparse_depth_max_age",
         0.5,
-        "Seconds (by stamp, either side) a sparse_depth image may be from the camera image and still anchor it.",
+        "Seconds (by stamp, either side) a sparse_depth image or sparse_points cloud may be from the camera image "
+        "and still anchor it.",
         minimum=0.0,
         maximum=3600.0,
         live=True,
@@ -344,6 +355,11 @@ def check(name: str, value: Any) -> Any:
         raise ValueError(f"parameter {name}={value!r} must be one of {list(p.choices)}")
     if p.minimum is not None and not p.minimum <= value <= p.maximum:
         raise ValueError(f"parameter {name}={value!r} must be in [{p.minimum}, {p.maximum}]")
+    if p.parse is not None:
+        try:
+            p.parse(value)
+        except ValueError as exc:
+            raise ValueError(f"parameter {name}: {exc}") from None
     return value
 
 
@@ -367,7 +383,8 @@ APPLIES_WITH: dict[str, tuple[str, tuple]] = {
     "camera_height": ("scale_source", ("ground_plane",)),
     "camera_pitch": ("scale_source", ("ground_plane",)),
     "camera_roll": ("scale_source", ("ground_plane",)),
-    "sparse_depth_max_age": ("scale_source", ("sparse_depth",)),
+    "sparse_points_transform": ("scale_source", ("sparse_points",)),
+    "sparse_depth_max_age": ("scale_source", ("sparse_depth", "sparse_points")),
     "edge_filter_angle": ("points_edge_filter", (True,)),
     "edge_filter_floor_angle": ("points_edge_filter", (True,)),
     "edge_filter_depth": ("points_edge_filter", (True,)),

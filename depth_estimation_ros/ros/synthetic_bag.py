@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
-from depth_estimation_ros.core.scenes import DEFAULT_FOV_DEG, KINDS, render_scene
+from depth_estimation_ros.core.scenes import DEFAULT_FOV_DEG, KINDS, lidar_scan, render_scene
 from depth_estimation_ros.ros.bag import (
     BAG_VERSION,
     STORAGES,
@@ -38,7 +38,14 @@ from depth_estimation_ros.ros.bag import (
     storage_plugin,
     typestore_for,
 )
-from depth_estimation_ros.ros.messages import MessageTypes, camera_info_msg, depth_image_msg, header, image_msg
+from depth_estimation_ros.ros.messages import (
+    FLOAT32,
+    MessageTypes,
+    camera_info_msg,
+    depth_image_msg,
+    header,
+    image_msg,
+)
 
 START_NS = 1_700_000_000 * 10**9  # first stamp: 2023-11-14 22:13:20 UTC
 PAN_DEG = (-12.0, 12.0)  # pan sweep across the sequence
@@ -62,6 +69,15 @@ def sparse_samples(depth: np.ndarray, fraction: float, size: tuple[int, int], rn
     return np.where(keep, grid, np.float32(np.nan)).astype(np.float32)
 
 
+def cloud_msg(points: np.ndarray, head, types: MessageTypes):
+    """(N, 3) float32 points → an unorganised PointCloud2 of float32 x, y, z."""
+    fields = [types.PointField(name=a, offset=4 * i, datatype=FLOAT32, count=1) for i, a in enumerate("xyz")]
+    data = np.frombuffer(np.ascontiguousarray(points, np.float32).tobytes(), np.uint8)
+    return types.PointCloud2(header=head, height=1, width=len(points), fields=fields, is_bigendian=False,
+                             point_step=12, row_step=12 * len(points), data=types.uint8_sequence(data),
+                             is_dense=True)  # fmt: skip
+
+
 def write_synthetic_bag(
     output: str | Path,
     frames: int = 30,
@@ -81,12 +97,18 @@ def write_synthetic_bag(
     sizes: Sequence[tuple[int, int]] | None = None,
     camera_info_delay: float = 0.0,
     sparse_delay: float = 0.0,
+    lidar_beams: int = 0,
 ) -> dict[str, Any]:
     """Write a ``frames``-long synthetic camera sequence to a new rosbag2 folder ``output``.
 
     ``sparse_fraction`` > 0 adds ``<ns>/sparse_depth``: 16UC1 millimetres (0 = none) at that
     fraction of the pixels of a ``sparse_size`` (height, width) grid registered to the camera (by
     default the camera's), as a LiDAR projected into the camera or a partial depth camera gives.
+
+    ``lidar_beams`` > 0 adds ``<ns>/sparse_points``: the PointCloud2 (float32 x, y, z, frame
+    ``lidar``) of a LiDAR with that many beams, 0.3 m above the camera with its axes parallel to the
+    camera's optical frame (``sparse_points_transform`` ``0 -0.3 0 0 0 0 1``), scanning the same
+    scene (:func:`~depth_estimation_ros.core.scenes.lidar_scan`), logged ``sparse_delay`` after its image.
 
     ``sizes``: (height, width) of each frame in turn, cycled (default: ``height`` × ``width`` for
     all), each with the intrinsics of its own render. ``camera_info_delay``: seconds after its image
@@ -122,6 +144,8 @@ def write_synthetic_bag(
     msgtypes = {"image": IMAGE, "camera_info": CAMERA_INFO, "depth": IMAGE}
     if sparse_fraction > 0:
         topics["sparse"], msgtypes["sparse"] = f"{ns}/sparse_depth", IMAGE
+    if lidar_beams > 0:
+        topics["lidar"], msgtypes["lidar"] = f"{ns}/sparse_points", "sensor_msgs/msg/PointCloud2"
     sparse_rng = np.random.default_rng(seed + 1)
     store = typestore_for("humble")
     types = MessageTypes.from_typestore(store)
@@ -143,7 +167,8 @@ def write_synthetic_bag(
             "depth_estimation_ros.synthetic",
             f"kind={kind} seed={seed} fov_deg={fov:g} size={size} pan_deg={PAN_DEG[0]:g}..{PAN_DEG[1]:g}",
         )
-        delays_ns = {"camera_info": round(camera_info_delay * 1e9), "sparse": round(sparse_delay * 1e9)}
+        delays_ns = {"camera_info": round(camera_info_delay * 1e9), "sparse": round(sparse_delay * 1e9),
+                     "lidar": round(sparse_delay * 1e9)}  # fmt: skip
         sequence = itertools.count()
         queued: list[tuple[int, int, str, bytes]] = []  # (log time, sequence, key, CDR): written in log-time order
 
@@ -162,6 +187,9 @@ def write_synthetic_bag(
             if sparse_fraction > 0:  # before its image, unless delayed
                 sparse = sparse_samples(depth, sparse_fraction, sparse_size or (height, width), sparse_rng)
                 messages["sparse"] = depth_image_msg(sparse, head, types, encoding="16UC1")
+            if lidar_beams > 0:
+                points = lidar_scan(seed, kind, beams=lidar_beams, pan_deg=float(pan))
+                messages["lidar"] = cloud_msg(points, header(stamp // 10**9, stamp % 10**9, "lidar", types), types)
             messages |= {
                 "image": image_msg(sample["image"], "rgb8", head, types),
                 "camera_info": camera_info_msg(camera, head, types),
