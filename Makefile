@@ -84,6 +84,7 @@ bench: develop $(DA3)/.ready
 	$(PY) -m benchmarks.bench_pretrained
 	$(PY) -m benchmarks.ros_bench node --model runs/bench_pretrained/fastest
 	DEPTH_ANYTHING_3_PATH=$(DA3) $(PY) -m benchmarks.bench_cards
+	$(PY) -m benchmarks.bench_robot
 
 clean:
 	@if [ -f $(VENV)/.made-by-depth_estimation_ros ]; then rm -rf $(VENV); fi

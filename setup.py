@@ -56,6 +56,7 @@ setup(
             "ros-jazzy-std-msgs>=5.3",
             "ros-jazzy-diagnostic-msgs>=5.3",
             "ros-jazzy-lifecycle-msgs>=2.0",
+            "ros-jazzy-nav-msgs>=5.3",  # odometry for temporal_fusion
         ],
         "dev": [
             "pytest>=8",

@@ -47,6 +47,7 @@ def depth_node(context):
                 ("camera_info", LaunchConfiguration("camera_info_topic")),
                 ("sparse_depth", LaunchConfiguration("sparse_depth_topic")),
                 ("sparse_points", LaunchConfiguration("sparse_points_topic")),
+                ("odometry", LaunchConfiguration("odometry_topic")),
             ],
         )
     ]
@@ -90,6 +91,11 @@ def generate_launch_description():
             default_value="/camera/sparse_depth",
             description="Sparse metric depth registered to the camera (sensor_msgs/Image 16UC1 mm or 32FC1 m), "
             "for scale_source sparse_depth.",
+        ),
+        DeclareLaunchArgument(
+            "odometry_topic",
+            default_value="/odom",
+            description="The robot's odometry (nav_msgs/Odometry), for temporal_fusion odometry.",
         ),
         DeclareLaunchArgument(
             "sparse_points_topic",

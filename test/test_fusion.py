@@ -33,6 +33,7 @@ def sequence(static: bool, frames: int = 12, seed: int = 2) -> list[dict]:
 def previous_pixel(now: dict, before: dict) -> np.ndarray:
     """Flat index in the previous frame of each pixel's true surface point (−1 out of view)."""
     camera, z = now["camera"], now["truth"]
+    width, height = camera.width, camera.height
     x, y = camera.ray_grid()
     points = np.stack([x * z, y * z, z], -1).reshape(-1, 3)
     move = np.linalg.inv(before["pose"]) @ now["pose"]
@@ -40,15 +41,19 @@ def previous_pixel(now: dict, before: dict) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         u = np.floor(camera.fx * p[:, 0] / p[:, 2] + camera.cx + 0.5)
         v = np.floor(camera.fy * p[:, 1] / p[:, 2] + camera.cy + 0.5)
-        ok = (p[:, 2] > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
-    return np.where(ok, v * W + u, -1).astype(np.intp)
+        ok = (p[:, 2] > 0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    return np.where(ok, v * width + u, -1).astype(np.intp)
 
 
-def measure(frames: list[dict], fusion: DepthFusion | None) -> dict[str, float]:
+def fused(frames: list[dict]) -> list[np.ndarray]:
+    fusion = DepthFusion()
+    return [fusion(f["pred"], f["camera"], f["pose"]) for f in frames]
+
+
+def measure(frames: list[dict], outputs: list[np.ndarray]) -> dict[str, float]:
     """Flicker (median change of the relative error of static points between consecutive frames,
     following each point), AbsRel of the static scene, of the board, and of the background the
     board has just uncovered (where a smear would show)."""
-    outputs = [fusion(f["pred"], f["camera"], f["pose"]) if fusion else f["pred"] for f in frames]
     flicker, static, board, uncovered = [], [], [], []
     for t in range(1, len(frames)):
         now, before = frames[t], frames[t - 1]
@@ -60,9 +65,11 @@ def measure(frames: list[dict], fusion: DepthFusion | None) -> dict[str, float]:
         flicker.append(np.nanmedian(np.abs(error_now[keep] - error_before[index[keep]])))
         rel = np.abs(outputs[t] - now["truth"]) / now["truth"]
         static.append(np.nanmean(rel[~now["board"]]))
-        board.append(np.nanmean(rel[now["board"]]))
-        uncovered.append(np.nanmean(rel[before["board"] & ~now["board"]]))
-    return {k: float(np.mean(v)) for k, v in
+        if now["board"].any():
+            board.append(np.nanmean(rel[now["board"]]))
+        if (before["board"] & ~now["board"]).any():
+            uncovered.append(np.nanmean(rel[before["board"] & ~now["board"]]))
+    return {k: float(np.mean(v)) if v else float("nan") for k, v in
             {"flicker": flicker, "static": static, "board": board, "uncovered": uncovered}.items()}  # fmt: skip
 
 
@@ -71,11 +78,11 @@ def test_fusion_cuts_flicker_several_fold_without_losing_accuracy_or_smearing_th
     """Measured here: flicker 2.8 % → 0.6 %, static AbsRel 2.3 % → 1.7 %, the board 2.2 % → 1.7-2.0 %,
     the background it has just uncovered 2.4 % → 2.3-2.4 %."""
     frames = sequence(static)
-    plain, fused = measure(frames, None), measure(frames, DepthFusion())
-    assert fused["flicker"] < 0.5 * plain["flicker"]
-    assert fused["static"] <= plain["static"]
-    assert fused["board"] <= plain["board"] + 0.002
-    assert fused["uncovered"] <= plain["uncovered"] + 0.002  # the board leaves no trail
+    plain, together = measure(frames, [f["pred"] for f in frames]), measure(frames, fused(frames))
+    assert together["flicker"] < 0.5 * plain["flicker"]
+    assert together["static"] <= plain["static"]
+    assert together["board"] <= plain["board"] + 0.002
+    assert together["uncovered"] <= plain["uncovered"] + 0.002  # the board leaves no trail
 
 
 def test_a_missing_pose_or_a_jump_resets_and_says_why():
@@ -94,3 +101,41 @@ def test_a_missing_pose_or_a_jump_resets_and_says_why():
     np.testing.assert_array_equal(out, frames[2]["pred"])  # nothing of the past where the robot jumped
     fusion(frames[2]["pred"], frames[2]["camera"], None)
     assert fusion.last == fusion.last.__class__(0.0, "no pose for this frame")
+
+
+def test_the_bag_tool_fuses_the_shipped_model_with_the_recorded_odometry(tmp_path, capsys):
+    """A panning sequence with /odom of the robot's body and the camera mounted in it: the shipped
+    ACAN's depth, fused with --temporal-fusion odometry, flickers less than frame by frame (measured:
+    1.3 % → 0.5 %; its AbsRel, 13.5 %, is the model's own and unchanged)."""
+    from ros_graph import read_bag, stamp
+
+    from depth_estimation_ros.commands import main
+    from depth_estimation_ros.core.mounting import Mounting
+    from depth_estimation_ros.ros.messages import camera_from_info
+    from depth_estimation_ros.ros.odometry import pose_matrix
+    from depth_estimation_ros.ros.synthetic_bag import CAMERA_IN_BODY, write_synthetic_bag
+
+    write_synthetic_bag(tmp_path / "in", frames=10, height=120, width=160, seed=7, odometry=True)
+    argv = ["bag", "--model", "depth_estimation_ros/data/demo_acan.pt", "--input", str(tmp_path / "in"),
+            "--no-progress", "--no-copy-input"]  # fmt: skip
+    assert main([*argv, "--output", str(tmp_path / "plain")]) == 0
+    fusion = ["--temporal-fusion", "odometry", "--camera-mounting", CAMERA_IN_BODY]
+    assert main([*argv, "--output", str(tmp_path / "fused"), *fusion]) == 0
+    assert "temporal fusion (odometry): 9 frames fused; resets: 1 first frame" in capsys.readouterr().out
+    recorded = read_bag(tmp_path / "in")
+    body_from_camera = Mounting.from_text(CAMERA_IN_BODY).matrix
+    poses = {stamp(m): pose_matrix(m) @ body_from_camera for m in recorded["/odom"]}
+    infos = {stamp(m): camera_from_info(m) for m in recorded["/camera/camera_info"]}
+    frames = []
+    for m in recorded["/camera/depth_gt"]:
+        truth = np.frombuffer(bytes(m.data), np.float32).reshape(120, 160)
+        frames.append({"truth": truth, "camera": infos[stamp(m)], "pose": poses[stamp(m)],
+                       "board": np.zeros(truth.shape, bool)})  # fmt: skip
+
+    def depth(folder):
+        return [np.frombuffer(bytes(m.data), np.float32).reshape(120, 160)
+                for m in read_bag(tmp_path / folder)["/camera/depth/image"]]  # fmt: skip
+
+    plain, together = measure(frames, depth("plain")), measure(frames, depth("fused"))
+    assert together["flicker"] < 0.7 * plain["flicker"], (plain, together)
+    assert together["static"] <= plain["static"] + 0.005

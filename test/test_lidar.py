@@ -10,7 +10,8 @@ import pytest
 
 from depth_estimation_ros.core.anchoring import Anchor
 from depth_estimation_ros.core.camera import CameraModel
-from depth_estimation_ros.core.lidar import Mounting, project_points
+from depth_estimation_ros.core.lidar import project_points
+from depth_estimation_ros.core.mounting import Mounting
 from depth_estimation_ros.core.scenes import lidar_scan, render_scene
 
 CAMERA = CameraModel.from_intrinsics(100.0, 100.0, 49.5, 39.5, 100, 80)
@@ -153,3 +154,30 @@ def test_the_bag_tool_anchors_to_a_recorded_lidar_cloud_through_its_transform(tm
         z, gt = np.frombuffer(bytes(msg.data), np.float32), truth[stamp(msg)]
         valid = np.isfinite(z) & np.isfinite(gt)
         assert abs(np.median(z[valid] / gt[valid]) - 1) < 0.05
+
+
+def test_predict_anchors_a_folder_of_frames_to_their_kitti_scans(tmp_path, capsys):
+    """predict --scale-source sparse_points with <stem>.bin scans (KITTI's float32 x y z intensity)
+    beside the frames: each frame's depth is anchored to its own scan."""
+    from depth_estimation_ros.commands import main
+
+    frames, scans = tmp_path / "frames", tmp_path / "scans"
+    frames.mkdir()
+    scans.mkdir()
+    truths = {}
+    for seed in (4, 5):
+        scene = render_scene(seed, 120, 160, "indoor")
+        cv2.imwrite(str(frames / f"f{seed}.png"), scene["image"][..., ::-1])
+        points = lidar_scan(seed, "indoor", beams=32)
+        np.column_stack([points, np.ones(len(points), np.float32)]).astype(np.float32).tofile(scans / f"f{seed}.bin")
+        truths[f"f{seed}"] = np.where(scene["valid"], scene["depth"], np.nan)
+    K = render_scene(4, 120, 160, "indoor")["K"]
+    argv = ["predict", "--model", "depth_estimation_ros/data/demo_acan.pt", "--input", frames, "--output",
+            tmp_path / "out", "--scale-source", "sparse_points", "--sparse-points", scans,
+            "--sparse-points-transform", "0 -0.3 0 0 0 0 1", "--fx", K[0, 0], "--fy", K[1, 1], "--cx", K[0, 2],
+            "--cy", K[1, 2]]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0, capsys.readouterr().err
+    for name, truth in truths.items():
+        depth = np.load(tmp_path / "out" / f"{name}_depth.npy")
+        valid = np.isfinite(depth) & np.isfinite(truth)
+        assert abs(np.median(depth[valid] / truth[valid]) - 1) < 0.05

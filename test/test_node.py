@@ -282,6 +282,46 @@ def test_a_lidar_cloud_in_its_own_frame_anchors_the_node_through_its_transform(g
     assert "Traceback" not in node.output, node.output
 
 
+def odometry(sec: int, x: float):
+    from nav_msgs.msg import Odometry
+
+    msg = Odometry(child_frame_id="base_link")
+    msg.header.stamp.sec, msg.header.frame_id = sec, "odom"
+    msg.pose.pose.position.x, msg.pose.pose.orientation.w = x, 1.0
+    return msg
+
+
+def test_temporal_fusion_takes_the_odometry_of_each_frames_stamp_and_resets_without_it(graph, deployed, tmp_path):
+    """temporal_fusion odometry: a frame whose odometry (nav_msgs/Odometry on odometry) has its stamp
+    is fused with the last; one without any within odometry_max_age resets the fusion, and
+    /diagnostics says which."""
+    from nav_msgs.msg import Odometry
+
+    node = depth_node(graph.env, tmp_path / "node.log", "-p", f"model:={deployed['acan'][1]}",
+                      "-p", "temporal_fusion:=odometry", "-p", "diagnostics_period:=0.2")  # fmt: skip
+    try:
+        camera = graph.node.create_publisher(Image, "image", RELIABLE)
+        info = graph.node.create_publisher(CameraInfo, "camera_info", RELIABLE)
+        odom = graph.node.create_publisher(Odometry, "odometry", RELIABLE)
+        graph.subscribe("/depth/image", Image)
+        key = "temporal fusion"
+        rgb = frame(graph, 600)
+        first = lambda: graph.values().get(key, "").endswith("reset: first frame")  # noqa: E731
+        graph.feed(camera, info, *rgb, also=[(odom, odometry(600, 0.0))], until=first, what="a first frame")
+        still = frame(graph, 601)  # another stamp, the same view: the robot stood still
+        still[0].data, still[1].k = rgb[0].data, rgb[1].k
+        graph.feed(camera, info, *still, also=[(odom, odometry(601, 0.0))],
+                   until=lambda: "% of the last frame fused" in graph.values().get(key, "")
+                   and "reset" not in graph.values()[key], what="a fused frame")  # fmt: skip
+        assert graph.values()[key].startswith("odometry: 100% of the last frame fused")
+        graph.feed(camera, info, *frame(graph, 605), until=lambda: "no pose" in graph.values().get(key, ""),
+                   what="a frame without odometry")  # fmt: skip
+        assert graph.values()[key] == "odometry: 0% of the last frame fused; reset: no pose for this frame"
+    finally:
+        assert node.stop(signal.SIGTERM) == 0, node.output
+    assert "Traceback" not in node.output, node.output
+
+
 def test_a_card_described_graph_runs_in_the_node_and_publishes_its_confidence(graph, tmp_path):
     """UniDepth V2's export signature (camera rays in, points and an uncertainty out) with its built-in
     card: the node feeds it the CameraInfo's rays and publishes metres and a confidence in [0, 1]."""

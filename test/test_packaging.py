@@ -38,6 +38,7 @@ LAUNCH_DEFAULTS = {
     "scale_source": "",
     "sparse_depth_topic": "/camera/sparse_depth",
     "sparse_points_topic": "/lidar/points",
+    "odometry_topic": "/odom",
     "use_sim_time": "",
     "autostart": "",
     "node_name": "depth_estimation",
@@ -245,8 +246,8 @@ def test_launch_file_starts_the_lifecycle_node_with_params_overrides_only_when_g
     remapped = {ast.literal_eval(pair.elts[0]) for pair in keyword(node, "remappings").elts}
     from depth_estimation_ros.ros.inputs import FRAME_INPUTS
 
-    assert remapped == {"image", "camera_info", "sparse_depth", "sparse_points"}  # image/compressed follows image
-    assert remapped == {"image", "camera_info", *FRAME_INPUTS}  # every scale source's input topic is remappable
+    assert remapped == {"image", "camera_info", "sparse_depth", "sparse_points", "odometry"}  # compressed: image's
+    assert remapped == {"image", "camera_info", "odometry", *FRAME_INPUTS}  # every input topic is remappable
     assert {f"{name}_topic" for name in FRAME_INPUTS} <= LAUNCH_ARGUMENTS
     parameters = ast.unparse(keyword(node, "parameters"))
     assert parameters == "[LaunchConfiguration('params_file'), overrides]"  # the file first, so overrides win
@@ -297,13 +298,6 @@ def test_ros_docs_describe_every_parameter_launch_argument_and_topic():
     rows = re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Install and run"), re.MULTILINE)
     assert sorted(rows) == sorted(LAUNCH_ARGUMENTS), "the launch arguments table must match the launch file"
     rows = set(re.findall(r"^\|\s*`([^`]+)`\s*\|", markdown_section(text, "Topics"), re.MULTILINE))
-    assert {
-        "image",
-        "image/compressed",
-        "camera_info",
-        "sparse_depth",
-        "sparse_points",
-        "/diagnostics",
-        *TOPICS,
-    } == rows
-    assert {"image", "image/compressed", "camera_info", *FRAME_INPUTS, "/diagnostics", *TOPICS} == rows
+    inputs = {"image", "image/compressed", "camera_info", "sparse_depth", "sparse_points", "odometry"}
+    assert {*inputs, "/diagnostics", *TOPICS} == rows
+    assert {"image", "image/compressed", "camera_info", "odometry", *FRAME_INPUTS, "/diagnostics", *TOPICS} == rows

@@ -14,6 +14,7 @@ from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.ros.bag import PAIRING_ARGUMENTS, STORAGES, process_bag
 from depth_estimation_ros.ros.parameters import (
     DEFAULTS,
+    FUSION_OPTIONS,
     SCALE_ARGUMENTS,
     SCAN_ARGUMENTS,
     check_applicable,
@@ -66,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sparse-depth-topic",
                         help="Image topic of sparse metric depth for --scale-source sparse_depth "
                              "(default: sparse_depth in the image's namespace)")  # fmt: skip
+    add_parameter_arguments(parser, (*FUSION_OPTIONS, "odometry_max_age"))
+    parser.add_argument("--odometry-topic", help="nav_msgs/Odometry topic for --temporal-fusion odometry "
+                        "(default: the bag's only one)")  # fmt: skip
     parser.add_argument("--sparse-points-topic",
                         help="PointCloud2 topic of LiDAR points for --scale-source sparse_points "
                              "(default: sparse_points in the image's namespace)")  # fmt: skip
@@ -109,6 +113,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
               f"{summary['implausible_depth_pixels']} (check the intrinsics and the sparse depth)")  # fmt: skip
     if summary["bad_camera_infos"]:
         print(f"  undecodable CameraInfo messages (skipped): {summary['bad_camera_infos']}")
+    if fusion := summary.get("temporal_fusion"):
+        resets = ", ".join(f"{count} {why}" for why, count in fusion["resets"].items())
+        print(f"  temporal fusion ({fusion['mode']}): {fusion['fused_frames']} frames fused; resets: {resets}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -150,7 +157,10 @@ def run(args: argparse.Namespace) -> int:
         "min_confidence": args.min_confidence,
         "card": args.card,
         **options_from(args, SCALE_ARGUMENTS),
+        **options_from(args, FUSION_OPTIONS),
     }
+    if args.odometry_topic and args.temporal_fusion != "odometry":
+        raise UsageError("--odometry-topic applies only with --temporal-fusion odometry; it would be ignored here")
     summary = process_bag(
         args.model,
         args.input,
@@ -164,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
         estimator_options=estimator_options,
         progress=not args.no_progress,
         sparse_depth_topic=args.sparse_depth_topic or args.sparse_points_topic,
+        odometry_topic=args.odometry_topic,
+        odometry_max_age=args.odometry_max_age,
         **options_from(args, PAIRING_ARGUMENTS),
     )
     _print_summary(summary)

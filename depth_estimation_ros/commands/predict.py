@@ -13,7 +13,10 @@ or lie inside an input folder. A frame's files are staged and renamed together o
 anchor: ``<stem>.png`` (16-bit millimetres, 0 = none) or ``<stem>.npy`` (float32 metres, NaN or 0
 = none) beside each input's stem, any resolution. A frame without one keeps the last scale; frames
 are 1/30 s apart for the anchor's filter (videos: their own rate). A relative model's frame before
-the first scale is skipped with a warning, never written as metres.
+the first scale is skipped with a warning, never written as metres. ``sparse_points``: a folder of
+LiDAR scans for a ``sparse_points`` anchor: ``<stem>.bin`` (KITTI: float32 x, y, z, intensity) or
+``<stem>.npy`` ((N, 3+) metres), placed by the estimator's ``sparse_points_transform``.
+``--temporal-fusion static`` fuses the frames, in name order, as a fixed camera's.
 """
 
 from __future__ import annotations
@@ -127,6 +130,29 @@ def read_sparse(folder: Path | None, name: str) -> np.ndarray | None:
     return None
 
 
+def read_points(folder: Path | None, name: str) -> np.ndarray | None:
+    """The LiDAR points (N, 3+) for frame ``name``: ``<name>.bin`` (KITTI: float32 x, y, z,
+    intensity) or ``<name>.npy`` ((N, 3) or wider, x y z first); None when the folder has none."""
+    if folder is None:
+        return None
+    scan, npy = folder / f"{name}.bin", folder / f"{name}.npy"
+    if npy.is_file():
+        try:
+            points = np.load(npy, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read LiDAR points {npy}: {exc}") from None
+        if points.ndim != 2 or points.shape[1] < 3 or points.dtype.kind != "f":
+            raise ValueError(f"LiDAR points {npy} must be a float array (N, 3) or wider, got {points.dtype} "
+                             f"{points.shape}")  # fmt: skip
+        return points
+    if scan.is_file():
+        raw = np.fromfile(scan, np.float32)
+        if raw.size % 4:
+            raise ValueError(f"LiDAR scan {scan} has {raw.size} float32 values, not x y z intensity per point")
+        return raw.reshape(-1, 4)
+    return None
+
+
 def assumed_camera(width: int, height: int) -> CameraModel:
     """A 53° horizontal field of view, centred: used only when no intrinsics are given."""
     return CameraModel.from_intrinsics(width, width, (width - 1) / 2, (height - 1) / 2, width, height)
@@ -184,6 +210,7 @@ def predict(
     overwrite: bool = False,
     sparse: str | os.PathLike | None = None,
     edge_filter: bool = True,
+    sparse_points: str | os.PathLike | None = None,
 ) -> int:
     """Run ``estimator`` on every frame of ``source``; returns the number of frames written.
     ``edge_filter``: drop flying pixels from the clouds, as the node does."""
@@ -191,6 +218,9 @@ def predict(
     sparse = None if sparse is None else Path(sparse)
     if sparse is not None and not sparse.is_dir():
         raise UsageError(f"sparse depth {sparse} is not a folder (expected <stem>.png or <stem>.npy per frame)")
+    points = None if sparse_points is None else Path(sparse_points)
+    if points is not None and not points.is_dir():
+        raise UsageError(f"LiDAR points {points} is not a folder (expected <stem>.bin or <stem>.npy per frame)")
     if max_range is not None and not (np.isfinite(max_range) and max_range > 0):
         raise UsageError(f"max_range must be a positive number of metres (omit it for no limit), got {max_range}")
     if (source.is_dir() and overlaps(out_dir, source)) or source.resolve() == out_dir.resolve():
@@ -217,7 +247,8 @@ def predict(
                 elif count == 0:
                     log.warning("no camera intrinsics given: point clouds assume %s", frame_camera.K.tolist())
             try:
-                result = estimator(rgb, frame_camera, sparse=read_sparse(sparse, name), stamp=index / 30)
+                given = read_points(points, name) if points is not None else read_sparse(sparse, name)
+                result = estimator(rgb, frame_camera, sparse=given, stamp=index / 30)
             except NoMetricScale as exc:
                 skipped += 1
                 log.warning("%s skipped: %s", name, exc)
@@ -271,6 +302,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sparse-depth", metavar="FOLDER",
                         help="sparse metric depth per frame for --scale-source sparse_depth: <stem>.png (16-bit mm) "
                              "or <stem>.npy (float32 m), registered to the camera, any resolution")  # fmt: skip
+    parser.add_argument("--sparse-points", metavar="FOLDER",
+                        help="LiDAR points per frame for --scale-source sparse_points: <stem>.bin (KITTI float32 "
+                             "x y z intensity) or <stem>.npy ((N, 3+) x y z first), placed by "
+                             "--sparse-points-transform")  # fmt: skip
+    parser.add_argument("--temporal-fusion", choices=("none", "static"), default="none",
+                        help="fuse depth over the frames of a fixed camera, in name order (default: none; odometry: "
+                             "the bag tool)")  # fmt: skip
 
 
 def camera_from_args(args: argparse.Namespace) -> CameraModel | None:
@@ -296,13 +334,16 @@ def run(args: argparse.Namespace) -> int:
         check_applicable(scale)
     except ValueError as exc:  # before anything loads
         raise UsageError(str(exc)) from None
-    if args.sparse_depth and args.scale_source != "sparse_depth":
-        raise UsageError("--sparse-depth applies only with --scale-source sparse_depth; it would be ignored here")
+    for flag, source in (("--sparse-depth", "sparse_depth"), ("--sparse-points", "sparse_points")):
+        if getattr(args, source) and args.scale_source != source:
+            raise UsageError(f"{flag} applies only with --scale-source {source}; it would be ignored here")
     camera = camera_from_args(args)
     estimator = DepthEstimator(args.model, args.backend, resize=args.resize, min_confidence=args.min_confidence,
-                               card=args.card, **options_from(args, SCALE_ARGUMENTS))  # fmt: skip
+                               card=args.card, temporal_fusion=args.temporal_fusion,
+                               **options_from(args, SCALE_ARGUMENTS))  # fmt: skip
     count = predict(estimator, args.input, args.output, camera, args.max_range, overwrite=args.overwrite,
-                    sparse=args.sparse_depth, edge_filter=not args.no_edge_filter)  # fmt: skip
+                    sparse=args.sparse_depth, edge_filter=not args.no_edge_filter,
+                    sparse_points=args.sparse_points)  # fmt: skip
     print(f"wrote {count} frame(s) to {args.output} ({estimator.backend.describe()})")
     if estimator.anchoring:  # a fitted scale source: what it did, frame by frame
         print(f"  anchoring ({estimator.anchor.source}): {describe_outcomes(estimator.anchoring)}")

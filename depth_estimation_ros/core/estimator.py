@@ -28,7 +28,10 @@ from depth_estimation_ros.core.camera import CameraModel, Letterbox
 from depth_estimation_ros.core.card import InputRule, ModelCard
 from depth_estimation_ros.core.card_files import load_card
 from depth_estimation_ros.core.files import IMAGE_SUFFIXES
-from depth_estimation_ros.core.lidar import Mounting, Projection, project_points
+from depth_estimation_ros.core.fusion import MODES as FUSION_MODES
+from depth_estimation_ros.core.fusion import DepthFusion
+from depth_estimation_ros.core.lidar import Projection, project_points
+from depth_estimation_ros.core.mounting import Mounting
 from depth_estimation_ros.core.prompt import depth_prompt
 
 __all__ = [
@@ -263,6 +266,10 @@ class DepthEstimator:
             ``sparse_points`` (per-frame LiDAR points as ``sparse``, (N, 3+)), with
             ``sparse_points_transform`` (``"x y z qx qy qz qw"`` of the cloud's frame in the camera's
             optical frame; empty: the cloud is in it).
+        temporal_fusion: ``none``, ``odometry`` (each call's ``pose``, the odometry's body in the world,
+            with ``camera_mounting``, ``"x y z qx qy qz qw"`` of the camera's optical frame in that
+            body; empty: the odometry is the camera's) or ``static`` (a fixed camera):
+            :class:`~.fusion.DepthFusion` of the metric depth over frames.
         card: the model card of an ONNX graph exported elsewhere: a built-in card's name, a YAML card
             file (:mod:`.card_files`) or a :class:`ModelCard`; None or empty: the model's own.
     """
@@ -282,6 +289,8 @@ class DepthEstimator:
         camera_pitch: float = 0.0,
         camera_roll: float = 0.0,
         sparse_points_transform: str = "",
+        temporal_fusion: str = "none",
+        camera_mounting: str = "",
         card: str | ModelCard | None = None,
         **backend_options,
     ):
@@ -323,6 +332,11 @@ class DepthEstimator:
         self.anchoring: Counter[str] = Counter()  # frames so far by what a fitted scale source did
         self.predicted_intrinsics: tuple[np.ndarray, np.ndarray] | None = None  # (model's K, camera's K) at the input
         self.mounting = Mounting.from_text(sparse_points_transform)
+        if temporal_fusion not in FUSION_MODES:
+            raise ValueError(f"temporal_fusion must be one of {FUSION_MODES}, got {temporal_fusion!r}")
+        self.fusion_mode = temporal_fusion
+        self.fusion = DepthFusion() if temporal_fusion != "none" else None
+        self.body_from_camera = (Mounting.from_text(camera_mounting) or Mounting()).matrix
         self.projection: Projection | None = None  # the last frame's LiDAR points in the camera
 
     @property
@@ -361,11 +375,14 @@ class DepthEstimator:
         out: dict[str, np.ndarray] | None = None,
         sparse: np.ndarray | None = None,
         stamp: float = 0.0,
+        pose: np.ndarray | None = None,
     ) -> DepthResult:
         """Depth for one RGB frame; ``out`` as in :func:`postprocess` (arrays of the output camera's size).
 
         ``sparse``: metric depth registered to the camera (any resolution, NaN/0 holes) for a
-        ``sparse_depth`` anchor; ``stamp``: the frame's time in seconds (the anchor's filter clock).
+        ``sparse_depth`` anchor, LiDAR points (N, 3+) for ``sparse_points``; ``stamp``: the frame's
+        time in seconds (the anchor's filter clock); ``pose``: the odometry's body in the world (4×4)
+        at the frame's stamp, for ``temporal_fusion`` ``odometry`` (None: no pose, the fusion resets).
         Raises :class:`NoMetricScale` for a relative model before its first scale.
         """
         start = time.perf_counter()
@@ -405,5 +422,10 @@ class DepthEstimator:
             if self.anchor.outcome:
                 self.anchoring[self.anchor.outcome] += 1
         self.implausible += drop_implausible(result.depth, self.card.plausible_depth)
+        if self.fusion is not None:
+            camera_pose = np.eye(4) if self.fusion_mode == "static" else None
+            if pose is not None and self.fusion_mode == "odometry":
+                camera_pose = np.asarray(pose, np.float64) @ self.body_from_camera
+            np.copyto(result.depth, self.fusion(result.depth, result.camera, camera_pose))
         self.timings = {"preprocess": ran - start, "inference": done - ran, "postprocess": time.perf_counter() - done}
         return result

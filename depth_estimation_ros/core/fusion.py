@@ -26,13 +26,14 @@ Poses are ``world_from_camera`` (4×4). A step larger than ``max_translation`` m
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
 
-MODES = ("off", "odometry", "static")
+MODES = ("none", "odometry", "static")  # "none", not "off": YAML and ros2 -p read off as false
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class DepthFusion:
         self.agreement, self.max_weight = agreement, max_weight
         self.max_translation, self.max_rotation = max_translation, max_rotation
         self.last = FusionStep(0.0, "no frame yet")
+        self.resets: Counter[str] = Counter()  # frames so far that reset the state, by reason
+        self.fused_frames = 0  # frames fused with the past
         self._depth: np.ndarray | None = None
         self._weight: np.ndarray | None = None
         self._camera: CameraModel | None = None
@@ -64,6 +67,7 @@ class DepthFusion:
         self._depth, self._camera, self._pose = depth.copy(), camera, pose
         self._weight = np.where(np.isfinite(depth), np.float32(1), np.float32(0))
         self.last = FusionStep(0.0, why)
+        self.resets[why.split(" of ")[0] if why.startswith("odometry step") else why] += 1
         return depth
 
     def _step_too_large(self, step: np.ndarray) -> str:
@@ -80,14 +84,14 @@ class DepthFusion:
         depth = np.asarray(depth, np.float32)
         if pose is None:
             return self._restart(depth, camera, None, "no pose for this frame")
-        if self._depth is None or self._pose is None:
+        if self._depth is None or self._weight is None or self._pose is None:
             return self._restart(depth, camera, pose, "first frame" if self._depth is None else "pose again")
         if self._camera is None or not camera.isclose(self._camera) or depth.shape != self._depth.shape:
             return self._restart(depth, camera, pose, "another camera (size or intrinsics)")
         past_from_now = np.linalg.inv(self._pose) @ pose
         if why := self._step_too_large(past_from_now):
             return self._restart(depth, camera, pose, why)
-        past, weight = self._warp(depth, camera, past_from_now)
+        past, weight = self._warp(depth, camera, past_from_now, self._depth, self._weight)
         with np.errstate(invalid="ignore"):
             agree = np.abs(past - depth) <= self.agreement * depth  # False where either is NaN
         fused = np.where(agree, (weight * past + depth) / (weight + 1), depth).astype(np.float32)
@@ -95,11 +99,13 @@ class DepthFusion:
         self._depth, self._pose = fused, pose
         valid = int(np.isfinite(depth).sum())
         self.last = FusionStep(float(agree.sum()) / valid if valid else 0.0)
+        self.fused_frames += 1
         return fused
 
-    def _warp(self, depth: np.ndarray, camera: CameraModel, past_from_now: np.ndarray):
+    @staticmethod
+    def _warp(depth: np.ndarray, camera: CameraModel, past_from_now: np.ndarray, past_depth: np.ndarray,
+              past_weight: np.ndarray):  # fmt: skip
         """The past fused depth along each current pixel's ray (NaN where none), and its weight."""
-        assert self._depth is not None and self._weight is not None
         H, W = depth.shape
         x, y = camera.ray_grid()
         R, t = past_from_now[:3, :3].astype(np.float32), past_from_now[:3, 3].astype(np.float32)
@@ -112,8 +118,8 @@ class DepthFusion:
             v = np.floor(camera.fy * py / pz + camera.cy + 0.5)
             inside = (pz > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
         index = np.where(inside, v * W + u, 0).astype(np.intp)
-        seen = self._depth.ravel()[index]
-        weight = np.where(inside, self._weight.ravel()[index], 0).astype(np.float32)
+        seen = past_depth.ravel()[index]
+        weight = np.where(inside, past_weight.ravel()[index], 0).astype(np.float32)
         # that past surface point, back in this camera: its depth along (nearly) this pixel's ray
         rays_x, rays_y = (u - camera.cx) / camera.fx, (v - camera.cy) / camera.fy
         Rt = R.T

@@ -13,62 +13,13 @@ image. Pure numpy and OpenCV, no per-point Python.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
-
-
-def _rotation(quaternion) -> np.ndarray:
-    x, y, z, w = (float(v) for v in quaternion)
-    norm = math.sqrt(x * x + y * y + z * z + w * w)
-    if not (math.isfinite(norm) and abs(norm - 1) < 1e-3):
-        raise ValueError(f"rotation must be a unit quaternion (x, y, z, w), got {list(quaternion)} (norm {norm:.6g})")
-    x, y, z, w = x / norm, y / norm, z / norm, w / norm
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-    ])  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Mounting:
-    """Where the point cloud's frame is in the camera's optical frame (x right, y down, z forward):
-    ``p_camera = R(rotation) · p + translation``, the rotation a unit quaternion (x, y, z, w) as
-    tf2 writes it. The default: the cloud is already in the optical frame."""
-
-    translation: tuple[float, float, float] = (0.0, 0.0, 0.0)
-    rotation: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
-    R: np.ndarray = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        t = np.asarray(self.translation, np.float64)
-        if t.shape != (3,) or not np.isfinite(t).all():
-            raise ValueError(f"translation must be three finite metres (x, y, z), got {list(self.translation)}")
-        if np.asarray(self.rotation).shape != (4,):
-            raise ValueError(f"rotation must be a quaternion (x, y, z, w), got {list(self.rotation)}")
-        object.__setattr__(self, "R", _rotation(self.rotation))
-
-    @classmethod
-    def from_text(cls, text: str) -> Mounting | None:
-        """``"x y z qx qy qz qw"`` (metres and a unit quaternion, ``static_transform_publisher``'s
-        order), or None for an empty string (the cloud is in the optical frame)."""
-        if not text.strip():
-            return None
-        try:
-            values = [float(v) for v in text.replace(",", " ").split()]
-        except ValueError:
-            values = []
-        if len(values) != 7:
-            raise ValueError(f"{text!r} must be seven numbers: x y z qx qy qz qw (metres, a unit quaternion)")
-        return cls(tuple(values[:3]), tuple(values[3:]))
-
-    def to_camera(self, points: np.ndarray) -> np.ndarray:
-        return points @ self.R.T + np.asarray(self.translation)
+from depth_estimation_ros.core.mounting import Mounting
 
 
 @dataclass(frozen=True)

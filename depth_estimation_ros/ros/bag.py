@@ -55,6 +55,7 @@ from depth_estimation_ros.core.files import create_staging_folder, refuse_overla
 from depth_estimation_ros.core.validation import load_yaml
 from depth_estimation_ros.ros.inputs import FrameInput
 from depth_estimation_ros.ros.messages import COLOUR_ENCODINGS, MessageTypes
+from depth_estimation_ros.ros.odometry import PoseHistory
 from depth_estimation_ros.ros.outputs import BY_TOPIC, TOPICS
 from depth_estimation_ros.ros.pairing import Decision, FramePairing, InputMatch, stamp_of, stamp_text
 from depth_estimation_ros.ros.parameters import DEFAULTS
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+ODOMETRY = "nav_msgs/msg/Odometry"
 STORAGES = ("mcap", "sqlite3")
 BAG_VERSION = 8  # rosbag2 metadata version written (8: Iron's; numeric QoS, parsed by Humble too)
 DEFAULT_DISTRO = "humble"  # typestore when the bag does not name a known ROS 2 distribution
@@ -222,8 +224,9 @@ class BagTopics:
     image: str
     camera_info: str
     image_type: str
-    sparse_depth: str | None = None  # sparse metric depth for a sparse_depth anchor
+    sparse_depth: str | None = None  # the scale source's per-frame input (sparse depth, LiDAR points)
     sparse_depth_max_age: float = DEFAULTS["sparse_depth_max_age"]
+    odometry: str | None = None  # nav_msgs/Odometry for temporal_fusion odometry
 
     @property
     def compressed(self) -> bool:
@@ -342,6 +345,20 @@ def _copy_connection(writer, connection, store):
 # Processing
 
 
+def _odometry_topic(reader, wanted: str | None) -> str:
+    """The bag's nav_msgs/Odometry topic: ``wanted``, else its only one."""
+    found = sorted(c.topic for c in reader.connections if c.msgtype == ODOMETRY)
+    if wanted is not None:
+        if wanted not in found:
+            raise ValueError(f"odometry topic {wanted} is not a {ODOMETRY} topic of the bag; {describe_topics(reader)}")
+        return wanted
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(found)}): pass --odometry-topic; it has"
+        raise ValueError(f"temporal_fusion odometry needs the camera's odometry; the bag has {what} {ODOMETRY} "
+                         f"topics; {describe_topics(reader)}")  # fmt: skip
+    return found[0]
+
+
 def _input_topic(reader, image_topic: str, wanted: str | None, source_input: FrameInput) -> str:
     """The bag's topic of the scale source's input: ``wanted``, else its name in the image's namespace."""
     types = {c.topic: c.msgtype for c in reader.connections}
@@ -394,6 +411,8 @@ def process_bag(
     sparse_depth_max_age: float = DEFAULTS["sparse_depth_max_age"],
     camera_info_tolerance: float = DEFAULTS["camera_info_tolerance"],
     camera_info_wait: float = DEFAULTS["camera_info_wait"],
+    odometry_topic: str | None = None,
+    odometry_max_age: float = DEFAULTS["odometry_max_age"],
 ) -> dict[str, Any]:
     """Run the node's pipeline over a rosbag2 and write its outputs to a new rosbag2 ``output``.
 
@@ -416,6 +435,9 @@ def process_bag(
             ``camera_info_wait`` (log time) for the one of its stamp, within ``sparse_depth_max_age``.
         camera_info_tolerance, camera_info_wait: the node's parameters of the same names; the wait
             is measured in log time.
+        odometry_topic, odometry_max_age: with ``temporal_fusion`` ``odometry`` (an estimator
+            option), the nav_msgs/Odometry topic (default: the bag's only one) and how far (s) its
+            stamp may be from an image's; poses are taken in log-time order as the node takes them.
 
     Returns:
         A summary: ``frames`` processed, ``bad_frames`` and the first reasons, ``unpaired_frames``
@@ -459,6 +481,9 @@ def process_bag(
         if source_input is not None:
             found = _input_topic(reader, topics.image, sparse_depth_topic, source_input)
             topics = replace(topics, sparse_depth=found, sparse_depth_max_age=sparse_depth_max_age)
+        if estimator.fusion_mode == "odometry":
+            topics = replace(topics, odometry=_odometry_topic(reader, odometry_topic))
+            pipeline.poses = PoseHistory(odometry_max_age)
         outputs = output_topics(topics.image, pipeline.topics, topics.image_type)
         if copy_input and (clash := sorted(set(outputs.values()) & set(reader.topics))):
             raise ValueError(
@@ -487,6 +512,9 @@ def process_bag(
         seconds=seconds,
         frames_per_second=summary["frames"] / seconds if seconds > 0 else 0.0,
     )
+    if (fusion := estimator.fusion) is not None:
+        summary["temporal_fusion"] = {"mode": estimator.fusion_mode, "fused_frames": fusion.fused_frames,
+                                      "resets": dict(fusion.resets)}  # fmt: skip
     return summary
 
 
@@ -505,6 +533,7 @@ def _run(reader, store, pipeline, topics, outputs, pairing, target, storage, cop
     not_copied: list[str] = []
     notes_seen: set[str] = set()
     sparse_ids = {c.id for c in reader.connections if c.topic == topics.sparse_depth}
+    odometry_ids = {c.id for c in reader.connections if c.topic == topics.odometry}
 
     def skip(exc: Exception, where: str) -> None:
         nonlocal bad
@@ -580,6 +609,11 @@ def _run(reader, store, pipeline, topics, outputs, pairing, target, storage, cop
                             decisions = pairing.input(store.deserialize_cdr(raw, connection.msgtype), now)
                         except Exception as exc:
                             log.warning("undecodable sparse depth at log time %d skipped: %s", timestamp, exc)
+                    elif connection.id in odometry_ids and pipeline.poses is not None:
+                        try:
+                            pipeline.poses.add(store.deserialize_cdr(raw, connection.msgtype))
+                        except Exception as exc:
+                            log.warning("odometry at log time %d skipped: %s", timestamp, exc)
                     if decisions is None:
                         decisions = pairing.expire(now)
                 for decision in decisions:

@@ -51,11 +51,13 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from depth_estimation_ros.core.errors import reraise_interrupt, sigterm_interrupts
 from depth_estimation_ros.core.estimator import DepthEstimator
 from depth_estimation_ros.ros.messages import MessageTypes
+from depth_estimation_ros.ros.odometry import PoseHistory
 from depth_estimation_ros.ros.outputs import BY_TOPIC
 from depth_estimation_ros.ros.pairing import FramePairing, InputMatch
 from depth_estimation_ros.ros.parameters import (
     ANCHOR_OPTIONS,
     BY_NAME,
+    FUSION_OPTIONS,
     LIVE,
     PARAMETERS,
     RETIRED,
@@ -191,6 +193,8 @@ class DepthNode(LifecycleNode):
         self.pairing.tolerance, self.pairing.wait = p["camera_info_tolerance"], p["camera_info_wait"]
         if self.source_input is not None:
             self.pairing.sparse.max_age = p[self.source_input.tolerance]
+        if pipeline.poses is not None:
+            pipeline.poses.max_age = p["odometry_max_age"]
         if self.publishers_:  # active: the set of published topics follows the pipeline's
             self.sync_publishers()
 
@@ -215,7 +219,7 @@ class DepthNode(LifecycleNode):
             estimator = DepthEstimator(
                 p["model"], p["backend"], resize=p["resize"], output_resolution=p["output_resolution"],
                 min_confidence=p["min_confidence"], precision=p["precision"], card=p["card"],
-                focal_correction=p["focal_correction"], **{k: p[k] for k in ANCHOR_OPTIONS},
+                focal_correction=p["focal_correction"], **{k: p[k] for k in (*ANCHOR_OPTIONS, *FUSION_OPTIONS)},
             )  # fmt: skip
         except Exception as exc:  # a bad parameter or model must fail the transition, not the process
             reraise_interrupt(exc)  # but SIGTERM or Ctrl-C while loading (torch may wrap it) stops the node
@@ -225,6 +229,8 @@ class DepthNode(LifecycleNode):
         # The node keeps no message after publish() returns (rclpy serialises it there), so the
         # next frame may be written into the same buffers.
         pipeline = DepthPipeline(estimator, self.types, reuse_buffers=True)
+        if p["temporal_fusion"] == "odometry":
+            pipeline.poses = PoseHistory(p["odometry_max_age"])
         self.worker = FrameWorker(pipeline, self.publish_output, self.log_bad_frame, compressed=p["use_compressed"])
         source = self.source_input
         self.pairing = FramePairing(sparse=InputMatch(source.name, registered=source.registered) if source else None)
@@ -320,6 +326,11 @@ class DepthNode(LifecycleNode):
             self.create_subscription(image_type, self.image_topic, self.on_image, in_qos, event_callbacks=events),
             self.create_subscription(CameraInfo, "camera_info", self.on_camera_info, in_qos),
         ]
+        if self.worker.pipeline.poses is not None:
+            from nav_msgs.msg import Odometry  # only a node fusing with odometry needs nav_msgs
+
+            odometry_qos = qos("best_effort", 50)  # 20-200 Hz: keep the burst between two spins
+            self.subscriptions_.append(self.create_subscription(Odometry, "odometry", self.on_odometry, odometry_qos))
         if (source := self.source_input) is not None:  # best effort is compatible with any publisher
             self.subscriptions_.append(
                 self.create_subscription(
@@ -351,6 +362,14 @@ class DepthNode(LifecycleNode):
 
     def on_source_input(self, msg) -> None:
         self.dispatch(self.pairing.input(msg, time.monotonic()))
+
+    def on_odometry(self, msg) -> None:
+        if (poses := self.worker.pipeline.poses) is None:
+            return
+        try:
+            poses.add(msg)
+        except ValueError as exc:
+            self.get_logger().warning(f"odometry ignored: {exc}", throttle_duration_sec=LOG_THROTTLE_S)
 
     def on_expiry_timer(self) -> None:
         self.dispatch(self.pairing.expire(time.monotonic()))
@@ -421,6 +440,10 @@ class DepthNode(LifecycleNode):
         anchor = self.estimator.anchor
         if anchor is not None:
             values.update(anchor.diagnostics(self.worker.pipeline.last_stamp, unpaired=self.unpaired))
+        if (fusion := self.estimator.fusion) is not None:
+            step = fusion.last
+            values["temporal fusion"] = f"{self.estimator.fusion_mode}: {step.fused:.0%} of the last frame fused" + (
+                f"; reset: {step.reset}" if step.reset else "")  # fmt: skip
         if (seen := self.estimator.projection) is not None:
             values["sparse points (last frame)"] = f"{seen.points} in view, {seen.occluded} hidden from the camera"
         received, published = stats.window_counts()

@@ -21,8 +21,9 @@ from depth_estimation_ros.core.backends import BACKENDS
 from depth_estimation_ros.core.edges import DEFAULT_ANGLE_DEG, DEFAULT_FLOOR_ANGLE_DEG
 from depth_estimation_ros.core.estimator import RESIZE_MODES
 from depth_estimation_ros.core.files import is_hub_id
+from depth_estimation_ros.core.fusion import MODES as FUSION_MODES
 from depth_estimation_ros.core.laserscan import DEFAULT_RANGE_MAX, DEFAULT_RANGE_MIN, DEFAULT_SCAN_HEIGHT
-from depth_estimation_ros.core.lidar import Mounting
+from depth_estimation_ros.core.mounting import Mounting
 from depth_estimation_ros.core.validation import DEFAULT_MAX_FRAME_PIXELS, MAX_IMAGE_PIXELS
 
 RELIABILITY = ("auto", "best_effort", "reliable")
@@ -317,6 +318,30 @@ PARAMETERS: tuple[Parameter, ...] = (
         parse=Mounting.from_text,
     ),
     Parameter(
+        "temporal_fusion",
+        "none",
+        "Fuse depth over frames: none, odometry (the odometry topic gives the camera's motion) or static (a fixed "
+        "camera). Averages each pixel with the fused depth so far where they agree within 5 %; replaces it where "
+        "they do not (moving objects).",
+        FUSION_MODES,
+    ),
+    Parameter(
+        "camera_mounting",
+        "",
+        "temporal_fusion odometry: where the camera's optical frame is in the odometry's child frame (base_link), "
+        "'x y z qx qy qz qw' as tf2_echo prints it; empty: the odometry is the camera's.",
+        parse=Mounting.from_text,
+    ),
+    Parameter(
+        "odometry_max_age",
+        0.05,
+        "temporal_fusion odometry: seconds (by stamp, either side) an odometry message may be from the image; a "
+        "frame without one resets the fusion.",
+        minimum=0.0,
+        maximum=10.0,
+        live=True,
+    ),
+    Parameter(
         "sparse_depth_max_age",
         0.5,
         "Seconds (by stamp, either side) a sparse_depth image or sparse_points cloud may be from the camera image "
@@ -384,6 +409,8 @@ APPLIES_WITH: dict[str, tuple[str, tuple]] = {
     "camera_pitch": ("scale_source", ("ground_plane",)),
     "camera_roll": ("scale_source", ("ground_plane",)),
     "sparse_points_transform": ("scale_source", ("sparse_points",)),
+    "camera_mounting": ("temporal_fusion", ("odometry",)),
+    "odometry_max_age": ("temporal_fusion", ("odometry",)),
     "sparse_depth_max_age": ("scale_source", ("sparse_depth", "sparse_points")),
     "edge_filter_angle": ("points_edge_filter", (True,)),
     "edge_filter_floor_angle": ("points_edge_filter", (True,)),
@@ -448,12 +475,13 @@ def add_arguments(parser, names: tuple[str, ...]) -> None:
                 raise argparse.ArgumentTypeError(str(exc).replace(f"parameter {name}=", "")) from None
 
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=parse, default=p.default,
-                            help=f"{p.description} (default: %(default)s)")  # fmt: skip
+                            help=f"{p.description.replace('%', '%%')} (default: %(default)s)")  # fmt: skip
 
 
 def options_from(args, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names}
 
 
+FUSION_OPTIONS = ("temporal_fusion", "camera_mounting")  # DepthEstimator's; odometry_max_age is the ROS layer's
 SCALE_ARGUMENTS = ("focal_correction", *ANCHOR_OPTIONS)
 SCAN_ARGUMENTS = ("scan_height", "scan_range_min", "scan_range_max", "scan_output_frame")

@@ -28,6 +28,7 @@ from depth_estimation_ros.ros.messages import (
     image_to_rgb,
     writable_view,
 )
+from depth_estimation_ros.ros.odometry import PoseHistory
 from depth_estimation_ros.ros.outputs import FrameArrays, build_messages, enabled
 from depth_estimation_ros.ros.pairing import stamp_of, stamp_text
 
@@ -112,6 +113,7 @@ class DepthPipeline:
         self.last_scan_stamp = 0.0
         anchor = estimator.anchor
         self.frame_input = frame_input(anchor.source) if anchor is not None else None  # its per-frame input
+        self.poses: PoseHistory | None = None  # odometry by stamp, for temporal_fusion odometry (the caller's)
         self.device_path = None
         backend = estimator.backend
         if device_path is None:  # on wherever the model runs on a GPU and can take device tensors
@@ -235,7 +237,8 @@ class DepthPipeline:
             output.refused_input = refused
             return output
         try:
-            result = self.estimator(rgb, camera, out=views, sparse=sparse_depth, stamp=self.last_stamp)
+            pose = self.poses.at(stamp_of(image)) if self.poses is not None else None
+            result = self.estimator(rgb, camera, out=views, sparse=sparse_depth, stamp=self.last_stamp, pose=pose)
         except NoMetricScale as exc:
             raise BadFrame(str(exc)) from None
         estimated = time.perf_counter()

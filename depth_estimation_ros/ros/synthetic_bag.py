@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
+from depth_estimation_ros.core.mounting import Mounting, quaternion
 from depth_estimation_ros.core.scenes import DEFAULT_FOV_DEG, KINDS, lidar_scan, render_scene
 from depth_estimation_ros.ros.bag import (
     BAG_VERSION,
@@ -69,6 +70,28 @@ def sparse_samples(depth: np.ndarray, fraction: float, size: tuple[int, int], rn
     return np.where(keep, grid, np.float32(np.nan)).astype(np.float32)
 
 
+CAMERA_IN_BODY = "0.1 0 0.5 -0.5 0.5 -0.5 0.5"  # the optical frame 0.1 m ahead of and 0.5 m above base_link
+
+
+def odometry_msg(world_from_body: np.ndarray, stamp: int, store):
+    """nav_msgs/Odometry (rosbags) of the pose ``world_from_body`` at ``stamp`` ns, frame odom → base_link."""
+    msg = store.types
+    x, y, z = (float(v) for v in world_from_body[:3, 3])
+    qx, qy, qz, qw = quaternion(world_from_body[:3, :3])
+    position = msg["geometry_msgs/msg/Point"](x=x, y=y, z=z)
+    orientation = msg["geometry_msgs/msg/Quaternion"](x=qx, y=qy, z=qz, w=qw)
+    pose = msg["geometry_msgs/msg/Pose"](position=position, orientation=orientation)
+    still = msg["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0)
+    twist = msg["geometry_msgs/msg/Twist"](linear=still, angular=still)
+    time = msg["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9)
+    return msg["nav_msgs/msg/Odometry"](
+        header=msg["std_msgs/msg/Header"](stamp=time, frame_id="odom"),
+        child_frame_id="base_link",
+        pose=msg["geometry_msgs/msg/PoseWithCovariance"](pose=pose, covariance=np.zeros(36)),
+        twist=msg["geometry_msgs/msg/TwistWithCovariance"](twist=twist, covariance=np.zeros(36)),
+    )
+
+
 def cloud_msg(points: np.ndarray, head, types: MessageTypes):
     """(N, 3) float32 points → an unorganised PointCloud2 of float32 x, y, z."""
     fields = [types.PointField(name=a, offset=4 * i, datatype=FLOAT32, count=1) for i, a in enumerate("xyz")]
@@ -98,6 +121,7 @@ def write_synthetic_bag(
     camera_info_delay: float = 0.0,
     sparse_delay: float = 0.0,
     lidar_beams: int = 0,
+    odometry: bool = False,
 ) -> dict[str, Any]:
     """Write a ``frames``-long synthetic camera sequence to a new rosbag2 folder ``output``.
 
@@ -109,6 +133,10 @@ def write_synthetic_bag(
     ``lidar``) of a LiDAR with that many beams, 0.3 m above the camera with its axes parallel to the
     camera's optical frame (``sparse_points_transform`` ``0 -0.3 0 0 0 0 1``), scanning the same
     scene (:func:`~depth_estimation_ros.core.scenes.lidar_scan`), logged ``sparse_delay`` after its image.
+
+    ``odometry`` adds ``/odom``: nav_msgs/Odometry of the robot's body (``base_link``, REP 103 axes)
+    at each frame's stamp, the camera's optical frame at :data:`CAMERA_IN_BODY` in it (pass that as
+    ``camera_mounting``).
 
     ``sizes``: (height, width) of each frame in turn, cycled (default: ``height`` × ``width`` for
     all), each with the intrinsics of its own render. ``camera_info_delay``: seconds after its image
@@ -146,6 +174,8 @@ def write_synthetic_bag(
         topics["sparse"], msgtypes["sparse"] = f"{ns}/sparse_depth", IMAGE
     if lidar_beams > 0:
         topics["lidar"], msgtypes["lidar"] = f"{ns}/sparse_points", "sensor_msgs/msg/PointCloud2"
+    if odometry:
+        topics["odometry"], msgtypes["odometry"] = "/odom", "nav_msgs/msg/Odometry"
     sparse_rng = np.random.default_rng(seed + 1)
     store = typestore_for("humble")
     types = MessageTypes.from_typestore(store)
@@ -190,6 +220,11 @@ def write_synthetic_bag(
             if lidar_beams > 0:
                 points = lidar_scan(seed, kind, beams=lidar_beams, pan_deg=float(pan))
                 messages["lidar"] = cloud_msg(points, header(stamp // 10**9, stamp % 10**9, "lidar", types), types)
+            if odometry:
+                world_from_body = sample["meta"]["world_from_camera"] @ np.linalg.inv(
+                    Mounting.from_text(CAMERA_IN_BODY).matrix
+                )
+                messages["odometry"] = odometry_msg(world_from_body, stamp, store)
             messages |= {
                 "image": image_msg(sample["image"], "rgb8", head, types),
                 "camera_info": camera_info_msg(camera, head, types),
