@@ -71,6 +71,7 @@ def depth_anything_3_metric(tiny: bool = False) -> IkaExport:
     from depth_anything_3.model.dinov2.dinov2 import DinoV2
     from depth_anything_3.model.dpt import DPT
 
+    torch.manual_seed(0)
     if tiny:
         backbone = DinoV2("vits", out_layers=[0, 1, 2, 3], cat_token=False)
         backbone.pretrained.blocks = backbone.pretrained.blocks[:4]

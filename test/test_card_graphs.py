@@ -242,7 +242,7 @@ def real_da3(tmp_path_factory):
     normalised = ((image / 255.0 - mean) / std).transpose(2, 0, 1)[None].astype(np.float32)
     np.save(root / "input.npy", normalised)
     script = Path(__file__).with_name("depth_anything_3_tiny.py")
-    env = {**os.environ, "PYTHONPATH": package}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([package, str(Path(__file__).parents[1])])}
     done = subprocess.run([sys.executable, str(script), str(root), str(root / "input.npy")], env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -106,23 +106,35 @@ def _grid(shape: tuple[int, int], step: float) -> tuple[np.ndarray, np.ndarray]:
     return v.ravel(), u.ravel()
 
 
-def floor_grid(K: np.ndarray, shape: tuple[int, int], camera_height: float, normal: np.ndarray):
-    """Flat pixel indices of a regular grid of about ``GROUND_POINTS`` pixels that see the floor
-    ``normal · X = camera_height``, and their floor depth."""
+def _sampled(shape: tuple[int, int], share: float, keep) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A regular grid whose step is refined (three times at most) until about ``GROUND_POINTS`` of its
+    pixels pass ``keep(v, u)`` → (mask, values); the grid's flat indices that pass, their mask and values.
+    ``share``: the share of the image expected to pass, for the first step."""
     H, W = shape
-    step = max(1.0, math.sqrt(H * W / (4.0 * GROUND_POINTS)))
-    for _ in range(3):  # refine the step so that about GROUND_POINTS grid pixels see the floor
+    step = max(1.0, math.sqrt(H * W * share / GROUND_POINTS))
+    for _ in range(3):
         v, u = _grid(shape, step)
-        depth = floor_depth_at(K, u.astype(np.float64), v.astype(np.float64), camera_height, normal)
-        found = int(np.isfinite(depth).sum())
+        mask, values = keep(v, u)
+        found = int(mask.sum())
         if found == 0:
             break
         new_step = max(1.0, step * math.sqrt(found / GROUND_POINTS))
         if abs(new_step - step) < 0.05 * step:
             break
         step = new_step
-    keep = np.isfinite(depth)
-    return (v[keep] * W + u[keep]).astype(np.int64), depth[keep]
+    return (v[mask] * W + u[mask]).astype(np.int64), mask, values
+
+
+def floor_grid(K: np.ndarray, shape: tuple[int, int], camera_height: float, normal: np.ndarray):
+    """Flat pixel indices of a regular grid of about ``GROUND_POINTS`` pixels that see the floor
+    ``normal · X = camera_height``, and their floor depth."""
+
+    def on_floor(v, u):
+        depth = floor_depth_at(K, u.astype(np.float64), v.astype(np.float64), camera_height, normal)
+        return np.isfinite(depth), depth
+
+    index, mask, depth = _sampled(shape, 0.25, on_floor)
+    return index, depth[mask]
 
 
 def floor_candidates(K: np.ndarray, shape: tuple[int, int], prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,20 +142,13 @@ def floor_candidates(K: np.ndarray, shape: tuple[int, int], prior: np.ndarray) -
     configured 'down'): flat indices and their rays ``K⁻¹ (u, v, 1)`` (N, 3). Pixels that see walls,
     furniture or the sky are among them: :func:`fit_floor` sorts them out."""
     inv = np.linalg.inv(_check_K(K))
-    H, W = shape
-    step = max(1.0, math.sqrt(H * W / (2.0 * GROUND_POINTS)))
-    for _ in range(3):
-        v, u = _grid(shape, step)
+
+    def below_horizon(v, u):
         rays = np.stack([u, v, np.ones_like(u)], 1).astype(np.float64) @ inv.T
-        below = rays @ prior > _HORIZON * np.linalg.norm(rays, axis=1)
-        found = int(below.sum())
-        if found == 0:
-            break
-        new_step = max(1.0, step * math.sqrt(found / GROUND_POINTS))
-        if abs(new_step - step) < 0.05 * step:
-            break
-        step = new_step
-    return (v[below] * W + u[below]).astype(np.int64), rays[below]
+        return rays @ prior > _HORIZON * np.linalg.norm(rays, axis=1), rays
+
+    index, mask, rays = _sampled(shape, 0.5, below_horizon)
+    return index, rays[mask]
 
 
 @dataclass(frozen=True)
