@@ -155,6 +155,35 @@ def _(ctx):
     assert [(info.height, info.width) for info in depth_infos(out)] == [(48, 64), (48, 64)]
 
 
+@case("bag-fusion-without-odometry", "bag", "`--temporal-fusion odometry` on a bag with no nav_msgs/Odometry topic",
+      "exit 1 before any frame; `the bag has no nav_msgs/msg/Odometry topics` with the bag's topics listed; no "
+      "output bag")  # fmt: skip
+def _(ctx):
+    from depth_estimation_ros.ros.synthetic_bag import write_synthetic_bag
+
+    source, out = ctx.tmp / "in", ctx.tmp / "out"
+    write_synthetic_bag(source, frames=2, height=48, width=64, seed=3)
+    line = ctx.fails(1, *bag_args(ctx, source, out, "--temporal-fusion", "odometry"))
+    assert "temporal_fusion odometry needs the camera's odometry; the bag has no nav_msgs/msg/Odometry topics" in line
+    assert "/camera/image_raw (sensor_msgs/msg/Image, 2 msgs)" in line
+    assert not out.exists()
+
+
+@case("bag-transform-not-a-pose", "bag", "`--sparse-points-transform '1 2 3'` or `--camera-mounting '0 0 0 0 0 0 2'`",
+      "exit 2 before the model loads; the option, `seven numbers: x y z qx qy qz qw` or `unit quaternion`")  # fmt: skip
+def _(ctx):
+    source, out = ctx.tmp / "in", ctx.tmp / "out"  # never read: the refusal comes first
+    line = ctx.fails(2, *bag_args(ctx, source, out, "--scale-source", "sparse_points", "--sparse-points-transform",
+                                  "1 2 3"))  # fmt: skip
+    assert "--sparse-points-transform" in line
+    assert "must be seven numbers: x y z qx qy qz qw" in line
+    line = ctx.fails(2, *bag_args(ctx, source, out, "--temporal-fusion", "odometry", "--camera-mounting",
+                                  "0 0 0 0 0 0 2"))  # fmt: skip
+    assert "--camera-mounting" in line
+    assert "rotation must be a unit quaternion" in line
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("case_id", cases_of(__name__))
 def test_bad_input(case_id, request, tmp_path, capsys):
     run_case(case_id, request, tmp_path, capsys)
