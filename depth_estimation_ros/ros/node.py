@@ -239,6 +239,7 @@ class DepthNode(LifecycleNode):
             f"loaded {p['model']} ({estimator.info.name}: {estimator.card.describe()}) on "
             f"{estimator.backend.describe()}; metric scale: {p['scale_source']}"
             + (", focal-length correction on" if estimator.focal_correction else "")
+            + (f"; temporal fusion: {p['temporal_fusion']}" if estimator.fusion is not None else "")
         )
         return TransitionCallbackReturn.SUCCESS
 
