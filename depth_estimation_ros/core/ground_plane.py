@@ -38,7 +38,7 @@ MAX_TILT = math.radians(15.0)
 # as a floor that holds a tenth of the lower image.
 PRIOR_SIGMA = math.radians(8.0)  # the floor fitted may tilt this far from the configured one
 _HORIZON = math.sin(math.radians(2.0))  # candidates: rays at least this far below the configured horizon
-_SUBSAMPLE = 400  # points the search over normals scores
+_SUBSAMPLE = 300  # points the search over normals scores
 _REFINE = 3
 
 
