@@ -63,11 +63,13 @@ class DepthFusion:
         self._camera: CameraModel | None = None
         self._pose: np.ndarray | None = None
 
-    def _restart(self, depth: np.ndarray, camera: CameraModel, pose: np.ndarray | None, why: str) -> np.ndarray:
+    def _restart(self, depth: np.ndarray, camera: CameraModel, pose: np.ndarray | None, why: str,
+                 kind: str = "") -> np.ndarray:  # fmt: skip
+        """Start over from this frame; ``why`` is said, ``kind`` (default ``why``) counted."""
         self._depth, self._camera, self._pose = depth.copy(), camera, pose
         self._weight = np.where(np.isfinite(depth), np.float32(1), np.float32(0))
         self.last = FusionStep(0.0, why)
-        self.resets[why.split(" of ")[0] if why.startswith("odometry step") else why] += 1
+        self.resets[kind or why] += 1
         return depth
 
     def _step_too_large(self, step: np.ndarray) -> str:
@@ -90,7 +92,7 @@ class DepthFusion:
             return self._restart(depth, camera, pose, "another camera (size or intrinsics)")
         past_from_now = np.linalg.inv(self._pose) @ pose
         if why := self._step_too_large(past_from_now):
-            return self._restart(depth, camera, pose, why)
+            return self._restart(depth, camera, pose, why, "odometry step")
         past, weight = self._warp(depth, camera, past_from_now, self._depth, self._weight)
         with np.errstate(invalid="ignore"):
             agree = np.abs(past - depth) <= self.agreement * depth  # False where either is NaN

@@ -36,7 +36,7 @@ import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
 from depth_estimation_ros.core.laserscan import Scan
-from depth_estimation_ros.core.pointcloud import PackedCloud
+from depth_estimation_ros.core.pointcloud import FLOAT32, PackedCloud
 from depth_estimation_ros.core.validation import image_size
 
 
@@ -448,9 +448,6 @@ def pointcloud_msg(cloud: PackedCloud, header, types: MessageTypes):
         row_step=int(cloud.row_step),
         is_dense=bool(cloud.is_dense),
     )
-
-
-FLOAT32 = 7  # sensor_msgs/PointField.FLOAT32
 
 
 def points_from_cloud(msg) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 
 from depth_estimation_ros.core.camera import CameraModel
 from depth_estimation_ros.core.mounting import Mounting, quaternion
+from depth_estimation_ros.core.pointcloud import XYZ_FIELDS, PackedCloud
 from depth_estimation_ros.core.scenes import DEFAULT_FOV_DEG, KINDS, lidar_scan, render_scene
 from depth_estimation_ros.ros.bag import (
     BAG_VERSION,
@@ -40,12 +41,12 @@ from depth_estimation_ros.ros.bag import (
     typestore_for,
 )
 from depth_estimation_ros.ros.messages import (
-    FLOAT32,
     MessageTypes,
     camera_info_msg,
     depth_image_msg,
     header,
     image_msg,
+    pointcloud_msg,
 )
 
 START_NS = 1_700_000_000 * 10**9  # first stamp: 2023-11-14 22:13:20 UTC
@@ -93,12 +94,10 @@ def odometry_msg(world_from_body: np.ndarray, stamp: int, store):
 
 
 def cloud_msg(points: np.ndarray, head, types: MessageTypes):
-    """(N, 3) float32 points → an unorganised PointCloud2 of float32 x, y, z."""
-    fields = [types.PointField(name=a, offset=4 * i, datatype=FLOAT32, count=1) for i, a in enumerate("xyz")]
+    """(N, 3) float32 points → an unorganised PointCloud2 of float32 x, y, z (point_step 12)."""
     data = np.frombuffer(np.ascontiguousarray(points, np.float32).tobytes(), np.uint8)
-    return types.PointCloud2(header=head, height=1, width=len(points), fields=fields, is_bigendian=False,
-                             point_step=12, row_step=12 * len(points), data=types.uint8_sequence(data),
-                             is_dense=True)  # fmt: skip
+    cloud = PackedCloud(data, 1, len(points), XYZ_FIELDS, 12, 12 * len(points), is_dense=True)
+    return pointcloud_msg(cloud, head, types)
 
 
 def write_synthetic_bag(
